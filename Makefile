@@ -1,0 +1,244 @@
+# ragops Makefile (kubebuilder v4 layout). `make help` lists the targets.
+
+VERSION ?= $(shell cat VERSION)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+IMG_REPO ?= ragops
+# Images: versioned tags only (never latest: a kubelet would then try to pull them).
+IMG ?= $(IMG_REPO)/ragops-operator:$(VERSION)
+RAGSERVER_IMG ?= $(IMG_REPO)/ragserver:$(VERSION)
+FAKEOPENAI_IMG ?= $(IMG_REPO)/fakeopenai:$(VERSION)
+CHROMA_IMG ?= ragops-local/chroma:1.0.0
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+GO ?= go
+export CGO_ENABLED ?= 0
+
+## Tool and asset locations (all cached under bin/, built once)
+LOCALBIN ?= $(CURDIR)/bin
+CLUSTER_BIN ?= $(LOCALBIN)/cluster
+ENVTEST_ASSETS ?= $(LOCALBIN)/k8s-assets
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+KUBECTL ?= $(CLUSTER_BIN)/kubectl
+HELM ?= $(CLUSTER_BIN)/helm
+CHROMA ?= $(LOCALBIN)/chroma/node_modules/.bin/chroma
+LOCALCLUSTER := hack/localcluster/localcluster.sh
+
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+CHROMADB_NPM_VERSION ?= 3.0.3
+CHROMADB_BINDINGS_VERSION ?= 0.1.3
+
+LDFLAGS := -s -w -X github.com/ragops/ragops/internal/version.Version=$(VERSION) -X github.com/ragops/ragops/internal/version.Commit=$(COMMIT)
+
+# Environment every test run gets: the envtest binaries and the real Chroma server.
+TEST_ENV = KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) RAGOPS_CHROMA_BIN=$(CHROMA) RAGOPS_HELM_BIN=$(HELM) RAGOPS_KUBECTL_BIN=$(KUBECTL)
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate the CRD and RBAC (ClusterRole) from the API types and markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/..." paths="./internal/controller/..." output:crd:artifacts:config=config/crd/bases
+	@# The chart carries generated copies: the CRD and the manager's RBAC rules.
+	@mkdir -p charts/ragops/crds charts/ragops/files
+	@cp config/crd/bases/*.yaml charts/ragops/crds/
+	@sed -n '/^rules:/,$$p' config/rbac/role.yaml | tail -n +2 >charts/ragops/files/manager-rules.yaml
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	$(GO) fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: test
+test: manifests generate fmt vet envtest chroma helm ## Run all tests: envtest (real kube-apiserver), real Chroma, fuzz smoke.
+	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$t/*_test.go | sed -E 's/func (Fuzz[A-Za-z0-9_]*).*/\1/'); do \
+	    echo "fuzz $$t $$f ($(FUZZTIME))"; \
+	    $(GO) test $$t -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME); \
+	  done; \
+	done
+
+.PHONY: bench
+bench: chroma ## Run the benchmarks (real Chroma, fake model API with injected latency).
+	$(TEST_ENV) $(GO) test ./... -run '^$$' -bench . -benchmem -count=1 -timeout 30m
+
+.PHONY: verify
+verify: ## Regenerate everything and fail when the tree differs from git.
+	$(MAKE) --no-print-directory manifests generate fmt
+	$(GO) mod tidy
+	$(MAKE) --no-print-directory docker-deps
+	@if [ -n "$$(git status --porcelain -- . ':!bin')" ]; then \
+	  echo "verify: generated files or go.mod are stale; run 'make manifests generate fmt' and 'go mod tidy' and commit:"; \
+	  git status --porcelain; git --no-pager diff --stat; exit 1; fi
+	@echo "verify: clean"
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the manager and ragserver binaries into bin/.
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd/manager
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/ragserver ./cmd/ragserver
+
+.PHONY: run
+run: manifests generate fmt vet ## Run the operator against the cluster in ~/.kube/config (or KUBECONFIG).
+	$(GO) run ./cmd/manager --ragserver-image $(RAGSERVER_IMG)
+
+.PHONY: run-ragserver
+run-ragserver: ## Run the RAG server alone on the sample documents (embedded store, offline mode).
+	DOCS_DIR=sample_docs $(GO) run ./cmd/ragserver
+
+##@ Deployment
+
+.PHONY: install
+install: manifests kubectl ## Install the CRDs into the cluster of KUBECONFIG.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: manifests kubectl ## Uninstall the CRDs.
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found -f -
+
+.PHONY: deploy
+deploy: manifests kubectl ## Deploy the operator with kustomize (config/default) using IMG.
+	$(MAKE) --no-print-directory deploy-overlay
+	$(KUBECTL) kustomize $(LOCALBIN)/deploy | $(KUBECTL) apply --server-side -f -
+
+# deploy-overlay writes bin/deploy, a kustomization over config/default that sets the images.
+.PHONY: deploy-overlay
+deploy-overlay:
+	@mkdir -p $(LOCALBIN)/deploy
+	@printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+	  'resources:' '- ../../config/default' 'images:' '- name: controller' \
+	  '  newName: $(firstword $(subst :, ,$(IMG)))' '  newTag: "$(lastword $(subst :, ,$(IMG)))"' \
+	  >$(LOCALBIN)/deploy/kustomization.yaml
+
+.PHONY: build-installer
+build-installer: manifests kubectl deploy-overlay ## Write dist/install.yaml: the CRD and the operator in one file (uses IMG).
+	@mkdir -p dist
+	$(KUBECTL) kustomize $(LOCALBIN)/deploy >dist/install.yaml
+	@echo "wrote dist/install.yaml"
+
+.PHONY: undeploy
+undeploy: kubectl ## Remove the operator deployed by `make deploy`.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+##@ Images
+
+# BASES=local (default) builds the base images from Debian packages and this machine's Go toolchain
+# (`make base-images`), for machines that cannot pull; BASES=public uses the Dockerfile's pinned
+# public bases.
+BASES ?= local
+LOCAL_BUILDER_IMAGE ?= ragops-local/golang:1.26-bookworm
+LOCAL_DEBIAN_IMAGE ?= ragops-local/debian:bookworm
+DOCKER_BUILD_ARGS = --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	$(if $(filter local,$(BASES)),--build-arg BUILDER_IMAGE=$(LOCAL_BUILDER_IMAGE))
+LOCALCLUSTER_DIR ?= $(CURDIR)/.localcluster
+export LOCALCLUSTER_DIR
+
+.PHONY: docker-deps
+docker-deps: ## Write hack/docker/deps.txt: the packages the binaries import (precompiled in a Docker layer).
+	@$(GO) list -deps -f '{{if not .Standard}}{{if .Module}}{{if not .Module.Main}}{{.ImportPath}}{{end}}{{end}}{{end}}' ./cmd/... | LC_ALL=C sort >hack/docker/deps.txt
+
+.PHONY: docker-engine
+docker-engine: ## Start a Docker daemon when none runs (installs the docker.io package if needed).
+	@docker info >/dev/null 2>&1 || LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) docker
+
+.PHONY: base-images
+base-images: docker-engine ## Build the local stand-ins for the public base images (debootstrap + host Go).
+	hack/images/base-images.sh
+
+.PHONY: docker-build
+docker-build: docker-deps docker-engine $(if $(filter local,$(BASES)),base-images) ## Build the operator, ragserver, fake model API and Chroma images.
+	docker build $(DOCKER_BUILD_ARGS) --target manager -t $(IMG) .
+	docker build $(DOCKER_BUILD_ARGS) --target ragserver -t $(RAGSERVER_IMG) .
+	docker build $(DOCKER_BUILD_ARGS) --target fakeopenai -t $(FAKEOPENAI_IMG) .
+	docker build $(if $(filter local,$(BASES)),--build-arg BASE_IMAGE=$(LOCAL_DEBIAN_IMAGE)) -t $(CHROMA_IMG) hack/images/chroma
+	@docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^($(IMG)|$(RAGSERVER_IMG)|$(FAKEOPENAI_IMG)|$(CHROMA_IMG))\s' | sort
+
+.PHONY: test-compose
+test-compose: docker-build ## docker-compose.yml for real: up, ingest, query, down, up (data kept), down -v.
+	hack/compose-test.sh
+
+.PHONY: docker-push
+docker-push: ## Push the operator and ragserver images (set IMG_REPO to your registry path).
+	docker push $(IMG)
+	docker push $(RAGSERVER_IMG)
+
+##@ End to end (a real cluster)
+
+.PHONY: test-e2e
+test-e2e: docker-build helm kubectl ## Users' sequence on a real cluster (the local one unless KUBECONFIG is set).
+	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
+	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) hack/e2e.sh
+
+.PHONY: cluster-up
+cluster-up: ## Build (once) and start the local single-node cluster; prints its kubeconfig path.
+	$(LOCALCLUSTER) deps
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster and clean the host.
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) down
+
+##@ Tools and test assets (cached in bin/)
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN):
+	GOBIN=$(LOCALBIN) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT)
+$(GOLANGCI_LINT):
+	GOBIN=$(LOCALBIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: envtest
+envtest: ## Build kube-apiserver (multi-call k8s binary), etcd and kubectl from Go modules; link them for envtest.
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build k8s etcd kubectl
+	@mkdir -p $(ENVTEST_ASSETS)
+	@ln -sfn ../cluster/k8s $(ENVTEST_ASSETS)/kube-apiserver
+	@ln -sfn ../cluster/etcd $(ENVTEST_ASSETS)/etcd
+	@ln -sfn ../cluster/kubectl $(ENVTEST_ASSETS)/kubectl
+
+.PHONY: kubectl
+kubectl:
+	@LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build kubectl
+
+.PHONY: helm
+helm: ## Build helm from Go modules into bin/cluster.
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build helm
+
+.PHONY: chroma
+chroma: $(CHROMA) ## Install the Chroma 1.0.0 server (npm) into bin/chroma.
+$(CHROMA):
+	mkdir -p $(LOCALBIN)/chroma
+	cd $(LOCALBIN)/chroma && npm install --no-audit --no-fund --loglevel=error \
+	  chromadb@$(CHROMADB_NPM_VERSION) chromadb-js-bindings-linux-x64-gnu@$(CHROMADB_BINDINGS_VERSION)
+	@test -x $(CHROMA)

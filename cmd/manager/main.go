@@ -1,0 +1,157 @@
+/*
+Copyright 2026 The ragops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Command manager runs the ragops operator: the RagService controller, a
+// metrics endpoint, health and readiness probes and, optionally, leader
+// election.
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	ragcontroller "github.com/ragops/ragops/internal/controller"
+	"github.com/ragops/ragops/internal/version"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var (
+		metricsAddr             string
+		metricsSecure           bool
+		enableHTTP2             bool
+		probeAddr               string
+		leaderElect             bool
+		leaderElectNamespace    string
+		watchNamespaces         string
+		ragServerImage          string
+		clusterDomain           string
+		maxConcurrentReconciles int
+	)
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.StringVar(&metricsAddr, "metrics-bind-address", "0",
+		"Address the metrics endpoint binds to, e.g. :8443 (https) or :8080 (http); 0 disables it")
+	fs.BoolVar(&metricsSecure, "metrics-secure", true,
+		"Serve metrics over https, authenticated and authorised through the Kubernetes API")
+	fs.BoolVar(&enableHTTP2, "enable-http2", false,
+		"Enable HTTP/2 for the metrics server (off by default: HTTP/2 Rapid Reset and Stream Cancellation)")
+	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to")
+	fs.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles")
+	fs.StringVar(&leaderElectNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; empty means the operator's own namespace (required out of cluster)")
+	fs.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces to watch; empty watches all namespaces")
+	fs.StringVar(&ragServerImage, "ragserver-image", "ragops/ragserver:"+version.Version,
+		"RAG server image for RagServices that set no spec.server.image")
+	fs.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "Cluster DNS domain, for status.endpoint")
+	fs.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 2, "RagServices reconciled in parallel")
+	config.RegisterFlags(fs) // --kubeconfig
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(ragv1alpha1.AddToScheme(scheme))
+
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   metricsAddr,
+		SecureServing: metricsSecure,
+		TLSOpts:       tlsOpts,
+	}
+	if metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsOpts,
+		HealthProbeBindAddress:        probeAddr,
+		LeaderElection:                leaderElect,
+		LeaderElectionID:              "ragops-operator.ragops.dev",
+		LeaderElectionNamespace:       leaderElectNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         ragcontroller.CacheOptions(splitList(watchNamespaces)),
+		Client:                        ragcontroller.ClientOptions(),
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+
+	if err := (&ragcontroller.RagServiceReconciler{
+		Client:         mgr.GetClient(),
+		APIReader:      mgr.GetAPIReader(),
+		Recorder:       mgr.GetEventRecorder("ragops-operator"),
+		RagServerImage: ragServerImage,
+		ClusterDomain:  clusterDomain,
+	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}); err != nil {
+		return fmt.Errorf("set up the RagService controller: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+
+	log.Info("Starting manager", "version", version.Version, "commit", version.Commit, "ragserverImage", ragServerImage,
+		"watchNamespaces", watchNamespaces, "leaderElect", leaderElect)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

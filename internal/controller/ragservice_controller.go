@@ -1,0 +1,332 @@
+/*
+Copyright 2026 The ragops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/resources"
+)
+
+// FieldOwner is the server-side apply field manager of every write the
+// operator makes. It never changes, so that a new operator version takes over
+// the fields of the previous one.
+const FieldOwner = "ragops-operator"
+
+// RagServiceReconciler reconciles a RagService into its children.
+type RagServiceReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads Secrets and ConfigMaps uncached: the cache only holds
+	// their metadata.
+	APIReader client.Reader
+	// Recorder emits events on the RagService.
+	Recorder events.EventRecorder
+	// RagServerImage is the server image used when spec.server.image is
+	// empty.
+	RagServerImage string
+	// ClusterDomain is the cluster's DNS domain, for status.endpoint.
+	ClusterDomain string
+}
+
+// scope is what one reconcile pass knows about one RagService. Steps fill it
+// in; the deferred status update reads it.
+type scope struct {
+	rs *ragv1alpha1.RagService
+	// start is when the pass began.
+	start time.Time
+
+	// inputsHash is the hash of the Secret key and the documents.
+	inputsHash string
+	// Live children as the pass last saw them (the apply answer, or the
+	// cache); nil when absent.
+	serverDeployment *appsv1.Deployment
+	serverService    *corev1.Service
+	chromaDeployment *appsv1.Deployment
+	pvc              *corev1.PersistentVolumeClaim
+	// created lists the children this pass created, for one event.
+	created []string
+}
+
+// +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices/status,verbs=get;patch
+// +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one RagService's children in line with its spec and
+// reports what it observed. It is level-triggered: every pass reads the world
+// again and trusts nothing it wrote earlier, and a pass with nothing to change
+// writes nothing.
+func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	rs := &ragv1alpha1.RagService{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rs.DeletionTimestamp.IsZero() {
+		// No finalizer: owned children go by garbage collection and a
+		// retained volume carries no owner reference.
+		return ctrl.Result{}, nil
+	}
+
+	s := &scope{rs: rs, start: time.Now()}
+	original := rs.DeepCopy()
+	defer func() {
+		r.updateConditions(ctx, s, retErr)
+		result, retErr = classify(ctx, result, retErr)
+		written, err := r.patchStatus(ctx, original, rs)
+		switch {
+		case apierrors.IsConflict(err):
+			// This pass started from a RagService older than the stored one
+			// (the cache had not seen the last status write yet). Its
+			// observations may be stale too: look again shortly.
+			log.FromContext(ctx).V(1).Info("Status changed during the pass, looking again")
+			result, retErr = ctrl.Result{RequeueAfter: conflictRequeueAfter}, nil
+		case err != nil:
+			// A failed status write is transient whatever the pass found.
+			result, retErr = ctrl.Result{}, err
+		}
+		r.emitEvents(original, s, written)
+	}()
+
+	for _, step := range []func(context.Context, *scope) error{
+		r.reconcileSpec,
+		r.reconcileVectorStore,
+		r.reconcileInputs,
+		r.reconcileServer,
+	} {
+		if err := step(ctx, s); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, nil
+}
+
+// classify turns a step error into what the workqueue should do with it.
+func classify(ctx context.Context, result ctrl.Result, err error) (ctrl.Result, error) {
+	if err == nil {
+		return result, nil
+	}
+	if _, ok := asStall(err); ok {
+		// Terminal: logged once per pass and counted apart from transient
+		// errors; the next change of the spec wakes the RagService again.
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	if w, ok := asWait(err); ok {
+		log.FromContext(ctx).Info("Waiting for a prerequisite", "reason", w.reason, "message", w.message)
+		return ctrl.Result{RequeueAfter: waitRequeueAfter}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// reconcileSpec checks what the CRD's validation cannot: rules written for
+// objects stored before the CRD carried them, and nothing else. The
+// comparison of the spec with the world (a retained volume) is made where the
+// world is read.
+func (r *RagServiceReconciler) reconcileSpec(_ context.Context, s *scope) error {
+	spec := s.rs.Spec
+	switch {
+	case spec.SecretRef == nil && spec.BaseURL == "":
+		return stall(ragv1alpha1.ReasonInvalidSpec, "secretRef is required unless baseURL points to a keyless OpenAI-compatible server")
+	case spec.VectorStore.Chroma != nil && spec.VectorStore.External != nil:
+		return stall(ragv1alpha1.ReasonInvalidSpec, "exactly one of vectorStore.chroma and vectorStore.external must be set")
+	case spec.Server.Image == "" && r.RagServerImage == "":
+		return stall(ragv1alpha1.ReasonInvalidSpec, "server.image is empty and the operator has no default ragserver image")
+	}
+	ret := spec.Retrieval
+	if ret.ChunkOverlap != nil && ret.ChunkSize != nil && *ret.ChunkOverlap >= *ret.ChunkSize {
+		return stall(ragv1alpha1.ReasonInvalidSpec, "retrieval.chunkOverlap must be less than retrieval.chunkSize")
+	}
+	return nil
+}
+
+// reconcileVectorStore runs Chroma (volume, Deployment, Service,
+// NetworkPolicy), or removes it when the RagService uses an external store.
+func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scope) error {
+	rs := s.rs
+	if !resources.ManagesChroma(rs) {
+		return r.removeChroma(ctx, s)
+	}
+
+	desiredPVC := resources.ChromaPVC(rs)
+	if err := r.checkRetainedVolume(ctx, s); err != nil {
+		return err
+	}
+	pvc, err := applyChild(ctx, r, s, desiredPVC, newPVC, extractPVC)
+	if err != nil {
+		return fmt.Errorf("apply PersistentVolumeClaim: %w", err)
+	}
+	s.pvc = pvc
+
+	d, err := applyChild(ctx, r, s, resources.ChromaDeployment(rs), newDeployment, extractDeployment)
+	if err != nil {
+		return fmt.Errorf("apply Chroma Deployment: %w", err)
+	}
+	s.chromaDeployment = d
+	if _, err := applyChild(ctx, r, s, resources.ChromaService(rs), newService, extractService); err != nil {
+		return fmt.Errorf("apply Chroma Service: %w", err)
+	}
+	if _, err := applyChild(ctx, r, s, resources.ChromaNetworkPolicy(rs), newNetworkPolicy, extractNetworkPolicy); err != nil {
+		return fmt.Errorf("apply Chroma NetworkPolicy: %w", err)
+	}
+	return nil
+}
+
+// checkRetainedVolume compares the spec with a volume that already exists,
+// typically one retained from an earlier RagService of the same name: a
+// volume cannot shrink and its class cannot change, so such a spec stalls
+// with a clear message instead of failing every apply.
+func (r *RagServiceReconciler) checkRetainedVolume(ctx context.Context, s *scope) error {
+	rs := s.rs
+	live := &corev1.PersistentVolumeClaim{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: resources.PVCName(rs)}, live)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get PersistentVolumeClaim: %w", err)
+	}
+	storage := rs.Spec.VectorStore.Chroma.Storage
+	want := resource.MustParse(ragv1alpha1.DefaultStorageSize)
+	if storage.Size != nil {
+		want = *storage.Size
+	}
+	if have, ok := live.Spec.Resources.Requests[corev1.ResourceStorage]; ok && want.Cmp(have) < 0 {
+		return stall(ragv1alpha1.ReasonInvalidSpec,
+			"vectorStore.chroma.storage.size %s is smaller than the existing volume %s (%s); volumes cannot shrink",
+			want.String(), live.Name, have.String())
+	}
+	if cls := storage.StorageClassName; cls != nil && live.Spec.StorageClassName != nil && *cls != *live.Spec.StorageClassName {
+		return stall(ragv1alpha1.ReasonInvalidSpec,
+			"vectorStore.chroma.storage.storageClassName %q differs from the existing volume %s (%q); the class of a volume cannot change",
+			*cls, live.Name, *live.Spec.StorageClassName)
+	}
+	return nil
+}
+
+// removeChroma deletes the Chroma children of a RagService that switched to
+// an external store. The volume goes only with the Delete retention policy
+// (that is, when the RagService owns it).
+func (r *RagServiceReconciler) removeChroma(ctx context.Context, s *scope) error {
+	rs := s.rs
+	key := types.NamespacedName{Namespace: rs.Namespace, Name: resources.ChromaName(rs)}
+	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
+		if err := r.deleteOwned(ctx, s, key, obj); err != nil {
+			return err
+		}
+	}
+	return r.deleteOwned(ctx, s, types.NamespacedName{Namespace: rs.Namespace, Name: resources.PVCName(rs)}, &corev1.PersistentVolumeClaim{})
+}
+
+// reconcileInputs reads the API key Secret and the documents ConfigMap
+// (uncached) and hashes them for the pod template. A missing one is a wait.
+// Neither the key nor the documents leave this function; only their hash.
+func (r *RagServiceReconciler) reconcileInputs(ctx context.Context, s *scope) error {
+	rs := s.rs
+	var apiKey []byte
+	if ref := rs.Spec.SecretRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = ragv1alpha1.DefaultSecretKey
+		}
+		secret := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: ref.Name}, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return wait(ragv1alpha1.ReasonSecretNotFound, "Secret %q not found", ref.Name)
+			}
+			return fmt.Errorf("get Secret %q: %w", ref.Name, err)
+		}
+		value, ok := secret.Data[key]
+		if !ok {
+			return wait(ragv1alpha1.ReasonSecretKeyMissing, "Secret %q has no key %q", ref.Name, key)
+		}
+		apiKey = value
+	}
+
+	var documents *corev1.ConfigMap
+	if d := rs.Spec.Documents; d != nil && d.ConfigMapRef != nil {
+		documents = &corev1.ConfigMap{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: d.ConfigMapRef.Name}, documents); err != nil {
+			if apierrors.IsNotFound(err) {
+				return wait(ragv1alpha1.ReasonConfigMapNotFound, "documents ConfigMap %q not found", d.ConfigMapRef.Name)
+			}
+			return fmt.Errorf("get ConfigMap %q: %w", d.ConfigMapRef.Name, err)
+		}
+	}
+	s.inputsHash = resources.InputsHash(apiKey, documents)
+	return nil
+}
+
+// reconcileServer applies the server Deployment, its Service and, with more
+// than one replica, its PodDisruptionBudget.
+func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) error {
+	rs := s.rs
+	image := rs.Spec.Server.Image
+	if image == "" {
+		image = r.RagServerImage
+	}
+	desired := resources.ServerDeployment(rs, resources.ServerInputs{Image: image, InputsHash: s.inputsHash})
+
+	before := &appsv1.Deployment{}
+	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, before)
+	if client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("get server Deployment: %w", err)
+	}
+	d, err := applyChild(ctx, r, s, desired, newDeployment, extractDeployment)
+	if err != nil {
+		return fmt.Errorf("apply server Deployment: %w", err)
+	}
+	s.serverDeployment = d
+	if old := before.Spec.Template.Annotations[resources.InputsHashAnnotation]; old != "" && old != s.inputsHash {
+		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Rolled", "RollPods",
+			"Referenced Secret or documents changed: rolling the server pods")
+	}
+
+	svc, err := applyChild(ctx, r, s, resources.ServerService(rs), newService, extractService)
+	if err != nil {
+		return fmt.Errorf("apply server Service: %w", err)
+	}
+	s.serverService = svc
+
+	if resources.NeedsPDB(rs) {
+		if _, err := applyChild(ctx, r, s, resources.ServerPDB(rs), newPDB, extractPDB); err != nil {
+			return fmt.Errorf("apply PodDisruptionBudget: %w", err)
+		}
+		return nil
+	}
+	return r.deleteOwned(ctx, s, types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, &policyv1.PodDisruptionBudget{})
+}

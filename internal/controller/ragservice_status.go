@@ -1,0 +1,237 @@
+/*
+Copyright 2026 The ragops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/resources"
+)
+
+// condition is the outcome of one condition type in one pass.
+type condition struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+func isTrue(reason, message string) condition {
+	return condition{metav1.ConditionTrue, reason, message}
+}
+
+func isFalse(reason, message string) condition {
+	return condition{metav1.ConditionFalse, reason, message}
+}
+
+// updateConditions computes the whole status from what the pass found and
+// from the live children, whatever step the pass stopped at, so that no
+// condition is left over from an earlier pass. err is the step error.
+func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, err error) {
+	rs := s.rs
+	r.observeChildren(ctx, s)
+
+	vectorStore := vectorStoreCondition(rs, s.chromaDeployment, s.pvc)
+	server := serverCondition(rs, s.serverDeployment, err)
+
+	var ready condition
+	stalled, isStall := asStall(err)
+	_, isWait := asWait(err)
+	switch {
+	case isStall:
+		ready = isFalse(stalled.reason, stalled.message)
+	case isWait:
+		ready = isFalse(server.reason, server.message)
+	case err != nil:
+		ready = isFalse(ragv1alpha1.ReasonReconcileError, "Reconcile failed, retrying: "+err.Error())
+	case vectorStore.status != metav1.ConditionTrue:
+		ready = isFalse(vectorStore.reason, "Vector store: "+vectorStore.message)
+	case server.status != metav1.ConditionTrue:
+		ready = isFalse(server.reason, "Server: "+server.message)
+	default:
+		ready = isTrue(ragv1alpha1.ReasonAvailable, "RAG server is available at "+resources.Endpoint(rs, r.ClusterDomain))
+	}
+
+	for t, c := range map[string]condition{
+		ragv1alpha1.ConditionVectorStoreReady: vectorStore,
+		ragv1alpha1.ConditionServerAvailable:  server,
+		ragv1alpha1.ConditionReady:            ready,
+	} {
+		meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{
+			Type:               t,
+			Status:             c.status,
+			Reason:             c.reason,
+			Message:            c.message,
+			ObservedGeneration: rs.Generation,
+		})
+	}
+
+	rs.Status.Selector = resources.ServerSelector(rs)
+	rs.Status.Replicas, rs.Status.ReadyReplicas = 0, 0
+	if d := s.serverDeployment; d != nil {
+		rs.Status.Replicas = d.Status.Replicas
+		rs.Status.ReadyReplicas = d.Status.ReadyReplicas
+	}
+	rs.Status.Endpoint = ""
+	if s.serverService != nil {
+		rs.Status.Endpoint = resources.Endpoint(rs, r.ClusterDomain)
+	}
+	if err == nil {
+		rs.Status.ObservedGeneration = rs.Generation
+	}
+}
+
+// observeChildren fills in, from the cache, the children the pass did not
+// get to. A failed read leaves the child unknown (nil).
+func (r *RagServiceReconciler) observeChildren(ctx context.Context, s *scope) {
+	rs := s.rs
+	get := func(name string, obj client.Object) bool {
+		return r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: name}, obj) == nil
+	}
+	if s.serverDeployment == nil {
+		if d := (&appsv1.Deployment{}); get(rs.Name, d) {
+			s.serverDeployment = d
+		}
+	}
+	if s.serverService == nil {
+		if svc := (&corev1.Service{}); get(rs.Name, svc) {
+			s.serverService = svc
+		}
+	}
+	if !resources.ManagesChroma(rs) {
+		return
+	}
+	if s.chromaDeployment == nil {
+		if d := (&appsv1.Deployment{}); get(resources.ChromaName(rs), d) {
+			s.chromaDeployment = d
+		}
+	}
+	if s.pvc == nil {
+		if pvc := (&corev1.PersistentVolumeClaim{}); get(resources.PVCName(rs), pvc) {
+			s.pvc = pvc
+		}
+	}
+}
+
+func vectorStoreCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, pvc *corev1.PersistentVolumeClaim) condition {
+	switch {
+	case !resources.ManagesChroma(rs):
+		return isTrue(ragv1alpha1.ReasonExternal, "Using the external vector store at "+rs.Spec.VectorStore.External.URL)
+	case d != nil && deploymentReady(d, 1):
+		return isTrue(ragv1alpha1.ReasonAvailable, "Chroma is ready")
+	case pvc != nil && pvc.Status.Phase == corev1.ClaimPending:
+		return isFalse(ragv1alpha1.ReasonPVCPending, fmt.Sprintf("PersistentVolumeClaim %s is not bound yet", pvc.Name))
+	case d == nil:
+		return isFalse(ragv1alpha1.ReasonProgressing, "Chroma Deployment is not created yet")
+	default:
+		return isFalse(ragv1alpha1.ReasonProgressing, fmt.Sprintf("Chroma Deployment has %d/1 ready replicas", d.Status.ReadyReplicas))
+	}
+}
+
+func serverCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, err error) condition {
+	if w, ok := asWait(err); ok {
+		return isFalse(w.reason, w.message)
+	}
+	desired := resources.Replicas(rs)
+	switch {
+	case d == nil:
+		return isFalse(ragv1alpha1.ReasonProgressing, "Server Deployment is not created yet")
+	case !deploymentReady(d, desired):
+		return isFalse(ragv1alpha1.ReasonProgressing,
+			fmt.Sprintf("Server Deployment has %d/%d updated ready replicas", min(d.Status.ReadyReplicas, d.Status.UpdatedReplicas), desired))
+	case desired == 0:
+		return isTrue(ragv1alpha1.ReasonScaledToZero, "Server is scaled to zero replicas")
+	default:
+		return isTrue(ragv1alpha1.ReasonAvailable, fmt.Sprintf("%d/%d replicas ready", d.Status.ReadyReplicas, desired))
+	}
+}
+
+// deploymentReady reports whether a Deployment has rolled out its current
+// spec with at least desired ready and available replicas.
+func deploymentReady(d *appsv1.Deployment, desired int32) bool {
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != desired {
+		return false
+	}
+	st := d.Status
+	return st.ObservedGeneration >= d.Generation &&
+		st.UpdatedReplicas >= desired &&
+		st.ReadyReplicas >= desired &&
+		st.AvailableReplicas >= desired
+}
+
+// patchStatus writes the status only when it changed, so that a pass with
+// nothing new writes nothing (and the operator's own writes do not wake it).
+// The patch is conditional on the resourceVersion the pass started from, so
+// that a pass working from a stale cache never overwrites a newer status.
+// It reports whether it wrote.
+func (r *RagServiceReconciler) patchStatus(ctx context.Context, original, rs *ragv1alpha1.RagService) (bool, error) {
+	if equality.Semantic.DeepEqual(original.Status, rs.Status) {
+		return false, nil
+	}
+	patch := client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Status().Patch(ctx, rs, patch, client.FieldOwner(FieldOwner)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("patch status: %w", err)
+	}
+	return true, nil
+}
+
+// emitEvents tells the user what changed in this pass: children created, a
+// prerequisite gone missing, an invalid spec, the service becoming ready.
+// Only transitions of the stored status emit events (statusWritten), so a
+// waiting RagService does not repeat them on every pass.
+func (r *RagServiceReconciler) emitEvents(original *ragv1alpha1.RagService, s *scope, statusWritten bool) {
+	rs := s.rs
+	if len(s.created) > 0 {
+		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Created", "Create", "Created %s", strings.Join(s.created, ", "))
+	}
+	if !statusWritten {
+		return
+	}
+	changed := func(t string) (*metav1.Condition, bool) {
+		now := meta.FindStatusCondition(rs.Status.Conditions, t)
+		before := meta.FindStatusCondition(original.Status.Conditions, t)
+		return now, now != nil && (before == nil || before.Reason != now.Reason || before.Status != now.Status)
+	}
+	if c, ok := changed(ragv1alpha1.ConditionServerAvailable); ok {
+		switch c.Reason {
+		case ragv1alpha1.ReasonSecretNotFound, ragv1alpha1.ReasonSecretKeyMissing, ragv1alpha1.ReasonConfigMapNotFound:
+			r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "WaitForInput", "%s", c.Message)
+		}
+	}
+	if c, ok := changed(ragv1alpha1.ConditionReady); ok {
+		switch {
+		case c.Reason == ragv1alpha1.ReasonInvalidSpec:
+			r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "Validate", "%s", c.Message)
+		case c.Status == metav1.ConditionTrue:
+			r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Ready", "Reconcile", "%s", c.Message)
+		}
+	}
+}

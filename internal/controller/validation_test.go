@@ -1,0 +1,231 @@
+/*
+Copyright 2026 The ragops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controller
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+)
+
+// validSpec is the smallest valid spec; every invalid case patches it.
+const validSpec = `
+model: gpt-4o-mini
+embeddingModel: text-embedding-3-small
+secretRef: {name: openai}
+`
+
+// merge deep-merges patch into base; a null in patch deletes the key.
+func merge(base, patch map[string]any) map[string]any {
+	for k, v := range patch {
+		switch pv := v.(type) {
+		case nil:
+			delete(base, k)
+		case map[string]any:
+			if bv, ok := base[k].(map[string]any); ok {
+				base[k] = merge(bv, pv)
+			} else {
+				base[k] = pv
+			}
+		default:
+			base[k] = v
+		}
+	}
+	return base
+}
+
+func ragServiceFromYAML(t *testing.T, ns, name, specPatch string) *unstructured.Unstructured {
+	t.Helper()
+	spec, patch := map[string]any{}, map[string]any{}
+	if err := yaml.Unmarshal([]byte(validSpec), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal([]byte(specPatch), &patch); err != nil {
+		t.Fatalf("bad patch %q: %v", specPatch, err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": ragv1alpha1.GroupVersion.String(),
+		"kind":       "RagService",
+		"metadata":   map[string]any{"name": name, "namespace": ns},
+		"spec":       merge(spec, patch),
+	}}
+	return u
+}
+
+// TestInvalidRagServicesAreRejected is the catalogue of RagServices the API
+// server must refuse, each with a message that tells the user what to fix.
+func TestInvalidRagServicesAreRejected(t *testing.T) {
+	ns := newNamespace(t)
+	tests := []struct {
+		name  string
+		obj   string // metadata.name, default "invalid"
+		patch string
+		want  string
+	}{
+		{name: "empty model", patch: `model: ""`, want: "spec.model: Invalid value: \"\": spec.model in body should be at least 1 chars long"},
+		{name: "missing model", patch: `model: null`, want: "spec.model: Required value"},
+		{name: "model with spaces", patch: `model: "gpt 4o"`, want: "spec.model in body should match"},
+		{name: "missing embedding model", patch: `embeddingModel: null`, want: "spec.embeddingModel: Required value"},
+		{name: "negative replicas", patch: `replicas: -1`, want: "spec.replicas in body should be greater than or equal to 0"},
+		{name: "too many replicas", patch: `replicas: 101`, want: "spec.replicas in body should be less than or equal to 100"},
+		{name: "no key and no base URL", patch: `secretRef: null`, want: "secretRef is required unless baseURL points to a keyless OpenAI-compatible server"},
+		{name: "secretRef without name", patch: `secretRef: {name: null, key: token}`, want: "spec.secretRef.name: Required value"},
+		{name: "secretRef with an invalid name", patch: `secretRef: {name: Open_AI}`, want: "spec.secretRef.name in body should match"},
+		{name: "secretRef with an invalid key", patch: `secretRef: {name: openai, key: "a/b"}`, want: "spec.secretRef.key in body should match"},
+		{name: "base URL is not a URL", patch: `baseURL: "not a url"`, want: "baseURL must be an absolute http or https URL"},
+		{name: "base URL with another scheme", patch: `baseURL: "ftp://models.example/v1"`, want: "baseURL must be an absolute http or https URL"},
+		{name: "relative embedding base URL", patch: `embeddingBaseURL: "/v1"`, want: "embeddingBaseURL must be an absolute http or https URL"},
+		{name: "documents without a ConfigMap", patch: `documents: {}`, want: "spec.documents.configMapRef: Required value"},
+		{name: "both external and chroma", patch: `vectorStore: {chroma: {}, external: {url: "http://chroma:8000"}}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
+		{name: "neither external nor chroma", patch: `vectorStore: {}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
+		{name: "external URL is not a URL", patch: `vectorStore: {external: {url: "chroma:8000"}}`, want: "vectorStore.external.url must be an absolute http or https URL"},
+		{name: "bad quantity", patch: `vectorStore: {chroma: {storage: {size: lots}}}`, want: "spec.vectorStore.chroma.storage.size"},
+		{name: "zero storage", patch: `vectorStore: {chroma: {storage: {size: "0"}}}`, want: "storage.size must be greater than zero"},
+		{name: "unknown retention policy", patch: `vectorStore: {chroma: {retentionPolicy: Keep}}`, want: `spec.vectorStore.chroma.retentionPolicy: Unsupported value: "Keep"`},
+		{name: "chroma image latest", patch: `vectorStore: {chroma: {image: "chromadb/chroma:latest"}}`, want: "image must be pinned: the latest tag is not allowed"},
+		{name: "chroma image without tag", patch: `vectorStore: {chroma: {image: "chromadb/chroma"}}`, want: "image must carry a tag or a digest"},
+		{name: "server image latest", patch: `server: {image: "ragops/ragserver:latest"}`, want: "image must be pinned: the latest tag is not allowed"},
+		{name: "privileged server port", patch: `server: {port: 80}`, want: "spec.server.port in body should be greater than or equal to 1024"},
+		{name: "bad resource quantity", patch: `server: {resources: {limits: {memory: "a lot"}}}`, want: "spec.server.resources.limits.memory"},
+		{name: "topK zero", patch: `retrieval: {topK: 0}`, want: "spec.retrieval.topK in body should be greater than or equal to 1"},
+		{name: "overlap not below chunk size", patch: `retrieval: {chunkSize: 500, chunkOverlap: 500}`, want: "retrieval.chunkOverlap must be less than retrieval.chunkSize"},
+		{name: "overlap above default chunk size", patch: `retrieval: {chunkOverlap: 5000}`, want: "retrieval.chunkOverlap must be less than retrieval.chunkSize"},
+		{name: "name too long for its Services", obj: strings.Repeat("a", 51), want: "metadata.name must be a DNS-1035 label of at most 50 characters"},
+		{name: "name not a DNS-1035 label", obj: "1rag", want: "metadata.name must be a DNS-1035 label"},
+	}
+	if len(tests) < 20 {
+		t.Fatalf("the catalogue has %d cases, want at least 20", len(tests))
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := tt.obj
+			if name == "" {
+				name = "invalid"
+			}
+			err := k8sClient.Create(context.Background(), ragServiceFromYAML(t, ns, name, tt.patch))
+			if err == nil {
+				t.Fatalf("the API server accepted it")
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("error is not Invalid: %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("message %q does not contain %q", err.Error(), tt.want)
+			}
+			t.Logf("rejected: %v", err)
+		})
+	}
+}
+
+// TestInvalidUpdatesAreRejected covers the rules that compare an update with
+// the stored object.
+func TestInvalidUpdatesAreRejected(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	u := ragServiceFromYAML(t, ns, "volume", `vectorStore: {chroma: {storage: {size: 2Gi, storageClassName: standard}}}`)
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		set  func(storage map[string]any)
+		want string
+	}{
+		{"storage class changed", func(s map[string]any) { s["storageClassName"] = "fast" }, "storageClassName is immutable"},
+		{"storage class removed", func(s map[string]any) { delete(s, "storageClassName") }, "storageClassName is immutable"},
+		{"volume shrunk", func(s map[string]any) { s["size"] = "1Gi" }, "storage.size may grow but not shrink"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			// The operator writes the status meanwhile: retry conflicts.
+			for err = apierrors.NewConflict(schema.GroupResource{}, "", nil); apierrors.IsConflict(err); {
+				live := u.DeepCopy()
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(live), live); err != nil {
+					t.Fatal(err)
+				}
+				storage, _, _ := unstructured.NestedMap(live.Object, "spec", "vectorStore", "chroma", "storage")
+				tt.set(storage)
+				if err := unstructured.SetNestedMap(live.Object, storage, "spec", "vectorStore", "chroma", "storage"); err != nil {
+					t.Fatal(err)
+				}
+				err = k8sClient.Update(ctx, live)
+			}
+			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want Invalid with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestValidRagServices checks that the sample and a keyless, external,
+// fully specified RagService are accepted, and that defaults are filled in.
+func TestValidRagServices(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "rag_v1alpha1_ragservice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &sample.Object); err != nil {
+		t.Fatal(err)
+	}
+	sample.SetNamespace(ns)
+	if err := k8sClient.Create(ctx, sample); err != nil {
+		t.Fatalf("the sample is rejected: %v", err)
+	}
+
+	for i, patch := range []string{
+		``,
+		`{secretRef: null, baseURL: "http://ollama.llm.svc:11434/v1", embeddingBaseURL: "https://embed.example/v1"}`,
+		`{vectorStore: {external: {url: "http://chroma.shared.svc:8000"}}, replicas: 0}`,
+		`{vectorStore: {chroma: {image: "ragops-local/chroma:1.0.0", storage: {size: 1073741824}}}}`,
+		`{server: {image: "ragops/ragserver@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}`,
+	} {
+		u := ragServiceFromYAML(t, ns, fmt.Sprintf("valid-%d", i), patch)
+		if err := k8sClient.Create(ctx, u); err != nil {
+			t.Errorf("valid case %d (%s) rejected: %v", i, patch, err)
+		}
+	}
+
+	// Defaults, as the operator reads them.
+	rs := get(t, &ragv1alpha1.RagService{}, ns, "valid-0")
+	s := rs.Spec
+	switch {
+	case s.Replicas == nil || *s.Replicas != 1,
+		s.SecretRef.Key != ragv1alpha1.DefaultSecretKey,
+		s.VectorStore.Chroma == nil || s.VectorStore.Chroma.Image != ragv1alpha1.DefaultChromaImage,
+		s.VectorStore.Chroma.Storage.Size == nil || s.VectorStore.Chroma.Storage.Size.String() != "1Gi",
+		s.VectorStore.Chroma.RetentionPolicy != ragv1alpha1.RetentionRetain,
+		s.Server.Port != ragv1alpha1.DefaultServerPort,
+		*s.Retrieval.TopK != ragv1alpha1.DefaultTopK || *s.Retrieval.ChunkSize != ragv1alpha1.DefaultChunkSize ||
+			*s.Retrieval.ChunkOverlap != ragv1alpha1.DefaultChunkOverlap:
+		t.Errorf("defaults not applied: %+v", s)
+	}
+}

@@ -1,0 +1,275 @@
+package rag_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ragops/ragops/internal/fakeopenai"
+	"github.com/ragops/ragops/internal/llm"
+	"github.com/ragops/ragops/internal/rag"
+	"github.com/ragops/ragops/internal/vectorstore/memstore"
+)
+
+func setup(t *testing.T, opts rag.Options) (*rag.Service, *fakeopenai.Server, *memstore.Store) {
+	t.Helper()
+	fake := fakeopenai.New(fakeopenai.Options{})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	store, err := memstore.Open(t.TempDir(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	retry := llm.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond}
+	emb := llm.NewOpenAI(llm.Config{BaseURL: srv.URL + "/v1", Model: "fake-embed", Retry: retry})
+	chat := llm.NewOpenAI(llm.Config{BaseURL: srv.URL + "/v1", Model: "fake-chat", Retry: retry})
+	return rag.New(store, emb, chat, opts), fake, store
+}
+
+var docs = []rag.Document{
+	{Source: "10k.md", Text: "Revenue grew 12% to $4.2 billion.\n\nOperating margin expanded to 18%."},
+	{Source: "risks.md", Text: "Rising interest rates could reduce demand for loans. Cyber attacks could disrupt operations."},
+}
+
+func TestReingestUnchangedMakesNoEmbeddingCall(t *testing.T) {
+	svc, fake, _ := setup(t, rag.Options{ChunkSize: 40})
+	ctx := context.Background()
+	first, err := svc.Ingest(ctx, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Added == 0 || first.Unchanged != 0 || first.Removed != 0 {
+		t.Fatalf("first ingest: %+v", first)
+	}
+	before := fake.Stats().EmbeddingRequests
+	second, err := svc.Ingest(ctx, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Added != 0 || second.Removed != 0 || second.Unchanged != first.Added {
+		t.Fatalf("second ingest: %+v, want everything unchanged", second)
+	}
+	if got := fake.Stats().EmbeddingRequests - before; got != 0 {
+		t.Fatalf("second ingest made %d embedding calls, want 0", got)
+	}
+}
+
+func TestChangedDocumentReplacesOldChunks(t *testing.T) {
+	svc, _, store := setup(t, rag.Options{ChunkSize: 40})
+	ctx := context.Background()
+	if _, err := svc.Ingest(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	changed := rag.Document{Source: "10k.md", Text: "Revenue fell 3% to $3.9 billion."}
+	res, err := svc.Ingest(ctx, []rag.Document{changed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 1 || res.Removed != 2 {
+		t.Fatalf("result %+v, want 1 added and 2 removed", res)
+	}
+	byID, err := store.IDs(ctx, "10k.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := byID["10k.md"]
+	if want := []string{rag.ChunkID("10k.md", 0, changed.Text, nil)}; !slices.Equal(ids, want) {
+		t.Fatalf("ids = %v, want %v", ids, want)
+	}
+	srcs, _ := svc.Sources(ctx)
+	if len(srcs) != 2 || srcs[0].Chunks != 1 {
+		t.Fatalf("sources = %v", srcs)
+	}
+}
+
+func TestEmbeddingsAreBatched(t *testing.T) {
+	svc, fake, _ := setup(t, rag.Options{ChunkSize: 20, EmbedBatch: 64})
+	var b strings.Builder
+	for range 200 {
+		b.WriteString("Quarterly results. ")
+	}
+	res, err := svc.Ingest(context.Background(), []rag.Document{{Source: "big.txt", Text: b.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Added != 200 {
+		t.Fatalf("added %d, want 200", res.Added)
+	}
+	if s := fake.Stats(); s.EmbeddingRequests != 4 || s.EmbeddedInputs != 200 {
+		t.Fatalf("stats %+v, want 4 requests for 200 chunks", s)
+	}
+}
+
+func TestAnswer(t *testing.T) {
+	svc, _, _ := setup(t, rag.Options{ChunkSize: 200})
+	ctx := context.Background()
+	if _, err := svc.Ingest(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.Answer(ctx, rag.Query{Question: "What are the interest rate risks?", TopK: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Mode != rag.ModeGenerative || a.Model != "fake-chat" || len(a.Sources) != 1 || a.Sources[0].Source != "risks.md" {
+		t.Fatalf("answer %+v", a)
+	}
+	// The fake echoes what reached the model: the numbered passage and its source.
+	if !strings.Contains(a.Answer, "[1] risks.md") || a.Usage.CompletionTokens == 0 {
+		t.Fatalf("answer %q usage %+v", a.Answer, a.Usage)
+	}
+	var streamed strings.Builder
+	b, err := svc.Answer(ctx, rag.Query{Question: "What are the interest rate risks?", TopK: 1}, func(s string) error {
+		streamed.WriteString(s)
+		return nil
+	})
+	if err != nil || streamed.String() != a.Answer || b.Answer != a.Answer {
+		t.Fatalf("streamed %q, answer %q, err %v", streamed.String(), b.Answer, err)
+	}
+}
+
+func TestExtractiveAnswer(t *testing.T) {
+	store, err := memstore.Open("", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := rag.New(store, llm.Local{}, nil, rag.Options{})
+	ctx := context.Background()
+	if _, err := svc.Ingest(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.Answer(ctx, rag.Query{Question: "How much did revenue grow?"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Mode != rag.ModeExtractive || a.Model != "extractive" || a.Sources[0].Source != "10k.md" {
+		t.Fatalf("answer %+v", a)
+	}
+	if !strings.Contains(a.Answer, `"Revenue grew 12% to $4.2 billion." [1]`) {
+		t.Fatalf("answer %q does not quote the best sentence", a.Answer)
+	}
+}
+
+func TestLoadDirReadsAConfigMapMount(t *testing.T) {
+	// The layout kubelet gives a ConfigMap volume: files are symlinks into
+	// ..data, itself a symlink to a timestamped directory.
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "..2024_05_01_10_00_00.123456789")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.Mkdir(ts, 0o755))
+	must(os.WriteFile(filepath.Join(ts, "report.md"), []byte("Revenue grew."), 0o644))
+	must(os.WriteFile(filepath.Join(ts, "notes.txt"), []byte("Notes."), 0o644))
+	must(os.WriteFile(filepath.Join(ts, "logo.png"), []byte{0x89, 'P', 'N', 'G'}, 0o644))
+	must(os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")))
+	for _, f := range []string{"report.md", "notes.txt", "logo.png"} {
+		must(os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)))
+	}
+	must(os.WriteFile(filepath.Join(dir, ".hidden.md"), []byte("secret"), 0o644))
+	must(os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "sub", "deep.md"), []byte("deep"), 0o644))
+	must(os.Symlink("missing.md", filepath.Join(dir, "dangling.md")))
+
+	got, skipped, err := rag.LoadDir(dir)
+	must(err)
+	var names []string
+	for _, d := range got {
+		names = append(names, d.Source)
+	}
+	if !slices.Equal(names, []string{"notes.txt", "report.md"}) || got[1].Text != "Revenue grew." {
+		t.Fatalf("loaded %v", names)
+	}
+	if _, ok := skipped["logo.png"]; !ok {
+		t.Errorf("logo.png not reported as skipped: %v", skipped)
+	}
+	if _, ok := skipped["dangling.md"]; !ok {
+		t.Errorf("dangling.md not reported as skipped: %v", skipped)
+	}
+}
+
+func TestSyncPrunesOnlyRemovedSourcesOfItsOrigin(t *testing.T) {
+	svc, fake, store := setup(t, rag.Options{ChunkSize: 40})
+	ctx := context.Background()
+	sources := func() []string {
+		t.Helper()
+		srcs, err := svc.Sources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range srcs {
+			out = append(out, s.Source)
+		}
+		return out
+	}
+	a := rag.Document{Source: "a.md", Text: "Revenue grew 12% to $4.2 billion."}
+	b := rag.Document{Source: "b.md", Text: "Rising interest rates could reduce demand for loans."}
+	c := rag.Document{Source: "c.md", Text: "The treasury team hedged 60% of floating-rate exposure."}
+
+	first, err := svc.Sync(ctx, rag.OriginDocsDir, []rag.Document{a, b}, nil)
+	if err != nil || first.Added == 0 || len(first.Pruned) != 0 {
+		t.Fatalf("first sync: %+v, %v", first, err)
+	}
+	if _, err := svc.Ingest(ctx, []rag.Document{c}); err != nil { // through the API: no origin
+		t.Fatal(err)
+	}
+	if byID, _ := store.IDsWhere(ctx, map[string]string{rag.KeyOrigin: rag.OriginDocsDir}); len(byID) != 2 || byID["c.md"] != nil {
+		t.Fatalf("docs_dir-origin sources = %v, want a.md and b.md", byID)
+	}
+
+	before := fake.Stats().EmbeddingRequests
+	res, err := svc.Sync(ctx, rag.OriginDocsDir, []rag.Document{a}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Pruned, []string{"b.md"}) || res.PrunedChunks != first.Added-1 || res.Added != 0 || res.Unchanged != 1 {
+		t.Fatalf("sync without b.md: %+v", res)
+	}
+	if n := fake.Stats().EmbeddingRequests - before; n != 0 {
+		t.Fatalf("sync of unchanged a.md made %d embedding calls", n)
+	}
+	if got := sources(); !slices.Equal(got, []string{"a.md", "c.md"}) {
+		t.Fatalf("sources = %v", got)
+	}
+	// Idempotent: again, nothing to do.
+	if res, err := svc.Sync(ctx, rag.OriginDocsDir, []rag.Document{a}, nil); err != nil || len(res.Pruned) != 0 || res.Added != 0 {
+		t.Fatalf("second sync: %+v, %v", res, err)
+	}
+	// A name kept (present but not ingested this time) is not pruned.
+	if res, err := svc.Sync(ctx, rag.OriginDocsDir, nil, []string{"a.md"}); err != nil || len(res.Pruned) != 0 {
+		t.Fatalf("sync keeping a.md: %+v, %v", res, err)
+	}
+	// Another origin is a different set.
+	if res, err := svc.Sync(ctx, "elsewhere", nil, nil); err != nil || len(res.Pruned) != 0 {
+		t.Fatalf("sync of another origin: %+v, %v", res, err)
+	}
+	// A docs_dir source re-posted through the API becomes an API document.
+	if _, err := svc.Ingest(ctx, []rag.Document{a}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := svc.Sync(ctx, rag.OriginDocsDir, nil, nil); err != nil || len(res.Pruned) != 0 {
+		t.Fatalf("empty sync after a.md was re-posted: %+v, %v", res, err)
+	}
+	if got := sources(); !slices.Equal(got, []string{"a.md", "c.md"}) {
+		t.Fatalf("sources = %v", got)
+	}
+	// An empty set prunes every source of the origin, and nothing else.
+	if _, err := svc.Sync(ctx, rag.OriginDocsDir, []rag.Document{b}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err = svc.Sync(ctx, rag.OriginDocsDir, nil, nil)
+	if err != nil || !slices.Equal(res.Pruned, []string{"b.md"}) {
+		t.Fatalf("empty sync: %+v, %v", res, err)
+	}
+	if got := sources(); !slices.Equal(got, []string{"a.md", "c.md"}) {
+		t.Fatalf("sources after empty sync = %v", got)
+	}
+}

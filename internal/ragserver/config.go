@@ -1,0 +1,255 @@
+package ragserver
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server configuration. Every field comes from an environment
+// variable and a matching flag (the flag wins).
+type Config struct {
+	Port             int
+	LLMModel         string
+	EmbeddingModel   string
+	APIKey           string
+	APIKeyFile       string
+	BaseURL          string
+	EmbeddingBaseURL string
+	ChromaURL        string
+	ChromaCollection string
+	DocsDir          string
+	DataDir          string
+	TopK             int
+	ChunkSize        int
+	ChunkOverlap     int
+	APIToken         string
+	APITokenFile     string
+	MaxBodyBytes     int64
+	RequestTimeout   time.Duration
+	UpstreamTimeout  time.Duration
+	MaxRetries       int
+	EmbedBatchSize   int
+	EmbedConcurrency int
+	ShutdownTimeout  time.Duration
+	LogLevel         string
+}
+
+// Defaults for the models when a model API is configured.
+const (
+	DefaultLLMModel       = "gpt-4o-mini"
+	DefaultEmbeddingModel = "text-embedding-3-small"
+	// LocalModel as EMBEDDING_MODEL selects the local embedder; as
+	// LLM_MODEL ("extractive" works too) it selects extractive answers.
+	LocalModel = "local"
+)
+
+// setting describes one configuration entry.
+type setting struct {
+	env, def, usage string
+	secret          bool
+}
+
+var settings = []setting{
+	{"PORT", "8080", "HTTP port", false},
+	{"LLM_MODEL", "", `chat model (default ` + DefaultLLMModel + ` when a model API is configured; "local" for extractive answers)`, false},
+	{"EMBEDDING_MODEL", "", `embedding model (default ` + DefaultEmbeddingModel + ` when a model API is configured, else the local embedder; "local" forces it)`, false},
+	{"OPENAI_API_KEY", "", "API key of the model API", true},
+	{"OPENAI_API_KEY_FILE", "", "file holding the API key (a mounted secret); re-read when it changes", false},
+	{"OPENAI_BASE_URL", "", "base URL of an OpenAI-compatible API, e.g. http://ollama:11434/v1 (default: OpenAI when a key is set)", false},
+	{"EMBEDDING_BASE_URL", "", "base URL for embeddings (default OPENAI_BASE_URL)", false},
+	{"CHROMA_URL", "", "Chroma server URL; empty uses the embedded store under DATA_DIR", false},
+	{"CHROMA_COLLECTION", "ragops", "collection name prefix; the embedding model is appended", false},
+	{"DOCS_DIR", "", "directory whose top-level .txt/.md files are ingested at start-up", false},
+	{"DATA_DIR", "", "directory of the embedded store (default $TMPDIR/ragops)", false},
+	{"TOP_K", "4", "passages per query by default", false},
+	{"CHUNK_SIZE", "800", "maximum chunk length in characters", false},
+	{"CHUNK_OVERLAP", "100", "characters of whole words repeated between chunks", false},
+	{"API_TOKEN", "", "bearer token required on the API (not on health and metrics)", true},
+	{"API_TOKEN_FILE", "", "file holding the bearer token; re-read when it changes", false},
+	{"MAX_BODY_BYTES", "4194304", "maximum request body size", false},
+	{"REQUEST_TIMEOUT", "60s", "deadline of a request, upstream calls included", false},
+	{"UPSTREAM_TIMEOUT", "30s", "timeout of each model call attempt", false},
+	{"MAX_RETRIES", "3", "retries of a model call on 429/5xx/network errors", false},
+	{"EMBED_BATCH_SIZE", "64", "chunks per embeddings request", false},
+	{"EMBED_CONCURRENCY", "4", "embeddings requests in flight during ingestion", false},
+	{"SHUTDOWN_TIMEOUT", "20s", "time given to in-flight requests on SIGTERM", false},
+	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
+}
+
+func flagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
+
+// LoadConfig reads the configuration from args (flags) and getenv. The error
+// is one line naming the offending setting.
+func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("ragserver", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	vals := map[string]*string{}
+	for _, s := range settings {
+		vals[s.env] = fs.String(flagName(s.env), "", s.usage+" (env "+s.env+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(usageOut, "Usage: ragserver [flags]\n       ragserver healthcheck\n\nEvery flag can be set with the environment variable in parentheses.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	get := func(env string) string {
+		if set[flagName(env)] {
+			return *vals[env]
+		}
+		if v := getenv(env); v != "" {
+			return v
+		}
+		for _, s := range settings {
+			if s.env == env {
+				return s.def
+			}
+		}
+		return ""
+	}
+
+	var c Config
+	var errs []error
+	intVal := func(env string, lo, hi int) int {
+		v := get(env)
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("%s=%q must be an integer from %d to %d", env, v, lo, hi))
+		}
+		return n
+	}
+	durVal := func(env string) time.Duration {
+		v := get(env)
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q must be a positive duration such as 30s", env, v))
+		}
+		return d
+	}
+	urlVal := func(env string) string {
+		v := strings.TrimSpace(get(env))
+		if v == "" {
+			return ""
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q must be an http:// or https:// URL", env, v))
+		}
+		return strings.TrimRight(v, "/")
+	}
+
+	c.Port = intVal("PORT", 1, 65535)
+	c.LLMModel = strings.TrimSpace(get("LLM_MODEL"))
+	c.EmbeddingModel = strings.TrimSpace(get("EMBEDDING_MODEL"))
+	c.APIKey = strings.TrimSpace(get("OPENAI_API_KEY"))
+	c.APIKeyFile = get("OPENAI_API_KEY_FILE")
+	c.BaseURL = urlVal("OPENAI_BASE_URL")
+	c.EmbeddingBaseURL = urlVal("EMBEDDING_BASE_URL")
+	c.ChromaURL = urlVal("CHROMA_URL")
+	c.ChromaCollection = get("CHROMA_COLLECTION")
+	c.DocsDir = get("DOCS_DIR")
+	c.DataDir = get("DATA_DIR")
+	c.TopK = intVal("TOP_K", 1, MaxTopK)
+	c.ChunkSize = intVal("CHUNK_SIZE", 50, 100000)
+	c.ChunkOverlap = intVal("CHUNK_OVERLAP", 0, 100000)
+	c.APIToken = strings.TrimSpace(get("API_TOKEN"))
+	c.APITokenFile = get("API_TOKEN_FILE")
+	c.MaxBodyBytes = int64(intVal("MAX_BODY_BYTES", 1024, 1<<30))
+	c.RequestTimeout = durVal("REQUEST_TIMEOUT")
+	c.UpstreamTimeout = durVal("UPSTREAM_TIMEOUT")
+	c.MaxRetries = intVal("MAX_RETRIES", 0, 10)
+	c.EmbedBatchSize = intVal("EMBED_BATCH_SIZE", 1, 2048)
+	c.EmbedConcurrency = intVal("EMBED_CONCURRENCY", 1, 64)
+	c.ShutdownTimeout = durVal("SHUTDOWN_TIMEOUT")
+	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
+
+	if len(errs) == 0 && c.ChunkOverlap >= c.ChunkSize {
+		errs = append(errs, fmt.Errorf("CHUNK_OVERLAP=%d must be smaller than CHUNK_SIZE=%d", c.ChunkOverlap, c.ChunkSize))
+	}
+	if c.APIKey != "" && c.APIKeyFile != "" {
+		errs = append(errs, errors.New("set OPENAI_API_KEY or OPENAI_API_KEY_FILE, not both"))
+	}
+	if c.APIToken != "" && c.APITokenFile != "" {
+		errs = append(errs, errors.New("set API_TOKEN or API_TOKEN_FILE, not both"))
+	}
+	for env, file := range map[string]string{"OPENAI_API_KEY_FILE": c.APIKeyFile, "API_TOKEN_FILE": c.APITokenFile} {
+		if file == "" {
+			continue
+		}
+		if b, err := os.ReadFile(file); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", env, err))
+		} else if strings.TrimSpace(string(b)) == "" {
+			errs = append(errs, fmt.Errorf("%s=%s is empty", env, file))
+		}
+	}
+	if c.DocsDir != "" {
+		if fi, err := os.Stat(c.DocsDir); err != nil {
+			errs = append(errs, fmt.Errorf("DOCS_DIR: %v", err))
+		} else if !fi.IsDir() {
+			errs = append(errs, fmt.Errorf("DOCS_DIR=%s is not a directory", c.DocsDir))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q must be debug, info, warn or error", c.LogLevel))
+	}
+	if c.ChromaCollection == "" {
+		errs = append(errs, errors.New("CHROMA_COLLECTION must not be empty"))
+	}
+
+	remote := c.APIKey != "" || c.APIKeyFile != "" || c.BaseURL != ""
+	if c.EmbeddingModel == "" {
+		c.EmbeddingModel = LocalModel
+		if remote || c.EmbeddingBaseURL != "" {
+			c.EmbeddingModel = DefaultEmbeddingModel
+		}
+	}
+	if c.LLMModel == "extractive" {
+		c.LLMModel = LocalModel
+	}
+	if c.LLMModel == "" {
+		c.LLMModel = LocalModel
+		if remote {
+			c.LLMModel = DefaultLLMModel
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = os.TempDir() + "/ragops"
+	}
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return c, errors.New("invalid configuration: " + strings.Join(msgs, "; "))
+	}
+	return c, nil
+}
+
+// Generative reports whether answers come from a chat model.
+func (c Config) Generative() bool { return c.LLMModel != LocalModel }
+
+// RemoteEmbeddings reports whether embeddings come from a model API.
+func (c Config) RemoteEmbeddings() bool { return c.EmbeddingModel != LocalModel }
+
+// embeddingURL is the base URL of the embeddings API.
+func (c Config) embeddingURL() string {
+	if c.EmbeddingBaseURL != "" {
+		return c.EmbeddingBaseURL
+	}
+	return c.BaseURL
+}

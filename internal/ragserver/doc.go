@@ -1,0 +1,7 @@
+// Package ragserver is the HTTP server of the RAG pipeline: configuration from
+// environment variables and flags, the routes (/query, /retrieve, /documents,
+// /healthz, /readyz, /metrics), strict request decoding, bearer-token auth,
+// Prometheus metrics, start-up ingestion of DOCS_DIR and graceful shutdown.
+//
+// cmd/ragserver only calls Run; tests call it too, on a free port.
+package ragserver

@@ -1,0 +1,383 @@
+package ragserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ragops/ragops/internal/rag"
+	"github.com/ragops/ragops/internal/vectorstore"
+)
+
+// Request limits.
+const (
+	MaxTopK          = 50
+	MaxQuestionRunes = 4000
+	MaxDocuments     = 1000
+	MaxSourceRunes   = 256
+	MaxMetadataKeys  = 32
+)
+
+type queryRequest struct {
+	Question string         `json:"question"`
+	TopK     *int           `json:"top_k"`
+	Filter   map[string]any `json:"filter"`
+	Stream   bool           `json:"stream"`
+}
+
+type retrieveRequest struct {
+	Question string         `json:"question"`
+	TopK     *int           `json:"top_k"`
+	Filter   map[string]any `json:"filter"`
+}
+
+// validQuery checks a question, top_k and filter.
+func validQuery(question string, topK *int, filter map[string]any) (rag.Query, *apiError) {
+	q := rag.Query{Question: strings.TrimSpace(question)}
+	if q.Question == "" {
+		return q, badRequest(`field "question" is required and must not be empty`)
+	}
+	if n := utf8.RuneCountInString(q.Question); n > MaxQuestionRunes {
+		return q, badRequest(`field "question" has %d characters, more than %d`, n, MaxQuestionRunes)
+	}
+	if topK != nil {
+		if *topK < 1 || *topK > MaxTopK {
+			return q, badRequest(`field "top_k" must be from 1 to %d`, MaxTopK)
+		}
+		q.TopK = *topK
+	}
+	f, err := scalarMap("filter", filter, true)
+	if err != nil {
+		return q, err
+	}
+	q.Filter = f
+	return q, nil
+}
+
+// scalarMap converts a JSON object of strings, numbers and booleans to
+// strings (metadata is stored as strings).
+func scalarMap(field string, m map[string]any, isFilter bool) (map[string]string, *apiError) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	if len(m) > MaxMetadataKeys {
+		return nil, badRequest("field %q has more than %d keys", field, MaxMetadataKeys)
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > 64 {
+			return nil, badRequest("field %q has an empty or too long key", field)
+		}
+		if k == vectorstore.KeyChunk || (!isFilter && (k == vectorstore.KeySource || k == rag.KeyOrigin)) {
+			return nil, badRequest("field %q may not use the reserved key %q", field, k)
+		}
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case float64:
+			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
+		case bool:
+			out[k] = strconv.FormatBool(x)
+		default:
+			return nil, badRequest("field %q: value of %q must be a string, number or boolean", field, k)
+		}
+	}
+	return out, nil
+}
+
+func (s *server) handleQuery(w http.ResponseWriter, r *http.Request) {
+	var req queryRequest
+	if e := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	q, e := validQuery(req.Question, req.TopK, req.Filter)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	if !req.Stream {
+		a, err := s.svc.Answer(ctx, q, nil)
+		if err != nil {
+			s.upstreamError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, a)
+		return
+	}
+	s.streamAnswer(ctx, w, r, q)
+}
+
+// streamAnswer answers with Server-Sent Events: "token" events with
+// {"token": "..."}, then one "done" event with the whole answer and its
+// sources, or an "error" event if the model fails mid-answer. Failures before
+// the first token get a normal JSON error status.
+func (s *server) streamAnswer(ctx context.Context, w http.ResponseWriter, r *http.Request, q rag.Query) {
+	flusher, _ := w.(http.Flusher)
+	started := false
+	send := func(event string, v any) error {
+		if !started {
+			started = true
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+		}
+		b, _ := json.Marshal(v)
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	}
+	a, err := s.svc.Answer(ctx, q, func(tok string) error {
+		return send("token", map[string]string{"token": tok})
+	})
+	if err != nil {
+		if !started {
+			s.upstreamError(w, r, err)
+			return
+		}
+		e := s.classify(r, err)
+		_ = send("error", errorBody{Error: e.Message, Status: e.Status})
+		return
+	}
+	_ = send("done", a)
+}
+
+func (s *server) handleRetrieve(w http.ResponseWriter, r *http.Request) {
+	var req retrieveRequest
+	if e := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); e != nil {
+		writeError(w, e)
+		return
+	}
+	q, e := validQuery(req.Question, req.TopK, req.Filter)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	sources, usage, err := s.svc.Retrieve(ctx, q)
+	if err != nil {
+		s.upstreamError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": sources, "usage": usage})
+}
+
+type documentIn struct {
+	Source   string         `json:"source"`
+	Text     string         `json:"text"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+type documentsRequest struct {
+	Documents []documentIn `json:"documents"`
+}
+
+func validSource(src string) *apiError {
+	switch {
+	case strings.TrimSpace(src) == "":
+		return badRequest(`every document needs a non-empty "source"`)
+	case utf8.RuneCountInString(src) > MaxSourceRunes:
+		return badRequest("source %q is longer than %d characters", src[:32]+"...", MaxSourceRunes)
+	case strings.ContainsAny(src, "/\\"):
+		return badRequest("source %q must not contain a slash", src)
+	case strings.IndexFunc(src, unicode.IsControl) >= 0:
+		return badRequest("source must not contain control characters")
+	}
+	return nil
+}
+
+func (s *server) handlePostDocuments(w http.ResponseWriter, r *http.Request) {
+	var docs []rag.Document
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var e *apiError
+	if mt == "multipart/form-data" {
+		docs, e = s.readMultipart(w, r)
+	} else {
+		docs, e = s.readJSONDocuments(w, r)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	seen := map[string]bool{}
+	for _, d := range docs {
+		if seen[d.Source] {
+			writeError(w, badRequest("source %q appears more than once", d.Source))
+			return
+		}
+		seen[d.Source] = true
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.svc.Ingest(ctx, docs)
+	if err != nil {
+		s.upstreamError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *server) readJSONDocuments(w http.ResponseWriter, r *http.Request) ([]rag.Document, *apiError) {
+	var req documentsRequest
+	if e := decodeJSON(w, r, s.cfg.MaxBodyBytes, &req); e != nil {
+		return nil, e
+	}
+	if len(req.Documents) == 0 {
+		return nil, badRequest(`field "documents" must hold at least one document`)
+	}
+	if len(req.Documents) > MaxDocuments {
+		return nil, badRequest(`field "documents" holds more than %d documents`, MaxDocuments)
+	}
+	docs := make([]rag.Document, len(req.Documents))
+	for i, d := range req.Documents {
+		if e := validSource(d.Source); e != nil {
+			return nil, e
+		}
+		if strings.TrimSpace(d.Text) == "" {
+			return nil, badRequest("document %q has an empty \"text\"", d.Source)
+		}
+		md, e := scalarMap("metadata", d.Metadata, false)
+		if e != nil {
+			return nil, e
+		}
+		docs[i] = rag.Document{Source: d.Source, Text: d.Text, Metadata: md}
+	}
+	return docs, nil
+}
+
+// readMultipart reads uploaded .txt/.md files; each file's name is its source.
+func (s *server) readMultipart(w http.ResponseWriter, r *http.Request) ([]rag.Document, *apiError) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest("malformed multipart body")
+	}
+	var docs []rag.Document
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge(s.cfg.MaxBodyBytes)
+			}
+			return nil, badRequest("malformed multipart body")
+		}
+		name := part.FileName()
+		if name == "" {
+			_ = part.Close()
+			continue // a plain form field
+		}
+		name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+		if !rag.IsTextFile(name) {
+			return nil, &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("file %q: only %s files are accepted", name, strings.Join(rag.TextExtensions, ", "))}
+		}
+		if e := validSource(name); e != nil {
+			return nil, e
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, tooLarge(s.cfg.MaxBodyBytes)
+			}
+			return nil, badRequest("malformed multipart body")
+		}
+		if !utf8.Valid(b) {
+			return nil, &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("file %q is not UTF-8 text", name)}
+		}
+		if strings.TrimSpace(string(b)) == "" {
+			return nil, badRequest("file %q is empty", name)
+		}
+		docs = append(docs, rag.Document{Source: name, Text: string(b)})
+		if len(docs) > MaxDocuments {
+			return nil, badRequest("more than %d files", MaxDocuments)
+		}
+	}
+	if len(docs) == 0 {
+		return nil, badRequest("the multipart body holds no file")
+	}
+	return docs, nil
+}
+
+func (s *server) handleListDocuments(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	srcs, err := s.svc.Sources(ctx)
+	if err != nil {
+		s.upstreamError(w, r, err)
+		return
+	}
+	if srcs == nil {
+		srcs = []vectorstore.SourceInfo{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"documents": srcs, "embedding_model": s.svc.EmbeddingModel()})
+}
+
+func (s *server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
+	src := r.PathValue("source")
+	if e := validSource(src); e != nil {
+		writeError(w, e)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	n, err := s.svc.DeleteSource(ctx, src)
+	if err != nil {
+		s.upstreamError(w, r, err)
+		return
+	}
+	if n == 0 {
+		writeError(w, &apiError{http.StatusNotFound, fmt.Sprintf("source %q is not indexed", src)})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"source": src, "removed": n})
+}
+
+// classify turns a pipeline error into what the client may see.
+func (s *server) classify(r *http.Request, err error) *apiError {
+	var up *rag.UpstreamError
+	switch {
+	case errors.As(err, &up) && up.Timeout:
+		return &apiError{http.StatusGatewayTimeout, "the " + up.Service + " did not answer in time"}
+	case errors.As(err, &up) && up.Service == "vector store":
+		return &apiError{http.StatusServiceUnavailable, "the vector store is unavailable, try again later"}
+	case errors.As(err, &up):
+		return &apiError{http.StatusBadGateway, "the " + up.Service + " failed to answer"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{http.StatusGatewayTimeout, "the request did not complete in time"}
+	case r.Context().Err() != nil:
+		return &apiError{499, "client closed request"}
+	}
+	return &apiError{http.StatusInternalServerError, "internal error"}
+}
+
+func (s *server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	e := s.classify(r, err)
+	s.log.LogAttrs(r.Context(), slog.LevelWarn, "Request failed",
+		slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
+	if e.Status == 499 {
+		return // nobody is listening
+	}
+	writeError(w, e)
+}

@@ -1,0 +1,179 @@
+package ragserver
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ragops/ragops/internal/vectorstore"
+)
+
+// metrics holds the server's Prometheus collectors, on a registry of its own
+// so that several servers can run in one process (tests).
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.HistogramVec
+	upstream  *prometheus.HistogramVec
+	retries   *prometheus.CounterVec
+	tokens    *prometheus.CounterVec
+	chunks    *prometheus.CounterVec
+	startupOK prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ragserver_http_request_duration_seconds",
+			Help:    "Latency of HTTP requests by route, method and status code.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"route", "method", "code"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ragserver_upstream_request_duration_seconds",
+			Help:    "Latency of calls to the model APIs and the vector store, by kind and outcome.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"kind", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ragserver_upstream_retries_total",
+			Help: "Retries of model API calls by kind.",
+		}, []string{"kind"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ragserver_tokens_total",
+			Help: "Tokens used, by kind (embedding, prompt, completion).",
+		}, []string{"kind"}),
+		chunks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ragserver_chunks_indexed_total",
+			Help: "Chunks added to or removed from the vector store.",
+		}, []string{"op"}),
+		startupOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ragserver_startup_ingestion_done",
+			Help: "1 once the start-up ingestion of DOCS_DIR has finished.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.upstream, m.retries, m.tokens, m.chunks, m.startupOK,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Call and Retry implement llm.Observer.
+func (m *metrics) Call(op, outcome string, d time.Duration) {
+	m.upstream.WithLabelValues(op, outcome).Observe(d.Seconds())
+}
+func (m *metrics) Retry(op string) { m.retries.WithLabelValues(op).Inc() }
+
+// Tokens and Chunks implement rag.Metrics.
+func (m *metrics) Tokens(kind string, n int) {
+	if n > 0 {
+		m.tokens.WithLabelValues(kind).Add(float64(n))
+	}
+}
+func (m *metrics) Chunks(added, removed int) {
+	m.chunks.WithLabelValues("added").Add(float64(added))
+	m.chunks.WithLabelValues("removed").Add(float64(removed))
+}
+
+// instrument records the latency of a route.
+func (m *metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
+	})
+}
+
+// statusWriter remembers the status code; it passes Flush on for streaming.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// observedStore measures the calls to a vector store.
+type observedStore struct {
+	vectorstore.Store
+	m *metrics
+}
+
+func (s observedStore) observe(op string, start time.Time, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		if errors.Is(err, context.DeadlineExceeded) {
+			outcome = "timeout"
+		}
+	}
+	s.m.upstream.WithLabelValues("store_"+op, outcome).Observe(time.Since(start).Seconds())
+}
+
+func (s observedStore) Upsert(ctx context.Context, recs []vectorstore.Record) (err error) {
+	defer func(start time.Time) { s.observe("upsert", start, err) }(time.Now())
+	return s.Store.Upsert(ctx, recs)
+}
+
+func (s observedStore) Query(ctx context.Context, e []float32, k int, f map[string]string) (h []vectorstore.Hit, err error) {
+	defer func(start time.Time) { s.observe("query", start, err) }(time.Now())
+	return s.Store.Query(ctx, e, k, f)
+}
+
+func (s observedStore) IDs(ctx context.Context, sources ...string) (ids map[string][]string, err error) {
+	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
+	return s.Store.IDs(ctx, sources...)
+}
+
+func (s observedStore) IDsWhere(ctx context.Context, filter map[string]string) (ids map[string][]string, err error) {
+	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
+	return s.Store.IDsWhere(ctx, filter)
+}
+
+func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
+	defer func(start time.Time) { s.observe("delete", start, err) }(time.Now())
+	return s.Store.Delete(ctx, ids)
+}
+
+func (s observedStore) Sources(ctx context.Context) (out []vectorstore.SourceInfo, err error) {
+	defer func(start time.Time) { s.observe("sources", start, err) }(time.Now())
+	return s.Store.Sources(ctx)
+}

@@ -1,0 +1,406 @@
+package ragserver
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ragops/ragops/internal/llm"
+	"github.com/ragops/ragops/internal/rag"
+	"github.com/ragops/ragops/internal/vectorstore"
+	"github.com/ragops/ragops/internal/vectorstore/chromastore"
+	"github.com/ragops/ragops/internal/vectorstore/memstore"
+)
+
+// Run runs the server until ctx ends, then shuts down gracefully. With
+// args[0] == "healthcheck" it probes a running server's /healthz instead.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(ctx, getenv)
+	}
+	cfg, err := LoadConfig(args, getenv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+
+	s, err := newServer(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.svc.Store().Close()
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	srv := &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.RequestTimeout,
+		WriteTimeout:      cfg.RequestTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("RAG server listening",
+		"port", cfg.Port, "mode", s.svc.Mode(), "chat_model", s.svc.ChatModel(),
+		"embedding_model", s.svc.EmbeddingModel(), "store", s.storeKind, "collection", s.collection,
+		"docs_dir", cfg.DocsDir, "auth", s.token != nil)
+
+	ingestCtx, stopIngest := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.startupIngest(ingestCtx) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopIngest()
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("Shutting down", "timeout", cfg.ShutdownTimeout.String())
+	s.shuttingDown.Store(true)
+	stopIngest()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("Stopped")
+	return nil
+}
+
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	port := getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+port+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: /healthz answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+type server struct {
+	cfg        Config
+	log        *slog.Logger
+	svc        *rag.Service
+	metrics    *metrics
+	token      *fileValue // nil: no auth
+	storeKind  string
+	collection string
+
+	ready        atomic.Bool // start-up ingestion done
+	shuttingDown atomic.Bool
+}
+
+var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+// CollectionName is the collection of an embedding model: the prefix and a
+// slug of the model, so that vectors of different models never mix.
+func CollectionName(prefix, model string) string {
+	slug := strings.Trim(slugRE.ReplaceAllString(strings.ToLower(model), "-"), "-")
+	name := strings.Trim(prefix, "-._") + "-" + slug
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return strings.TrimRight(name, "-._")
+}
+
+func newServer(cfg Config, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, log: log, metrics: newMetrics()}
+
+	var key func() string
+	switch {
+	case cfg.APIKeyFile != "":
+		kf := newFileValue(cfg.APIKeyFile)
+		key = kf.get
+	case cfg.APIKey != "":
+		key = func() string { return cfg.APIKey }
+	}
+	retry := llm.Retry{MaxAttempts: cfg.MaxRetries + 1, CallTimeout: cfg.UpstreamTimeout}
+	var emb llm.Embedder = llm.Local{}
+	if cfg.RemoteEmbeddings() {
+		emb = llm.NewOpenAI(llm.Config{BaseURL: cfg.embeddingURL(), Key: key, Model: cfg.EmbeddingModel, Retry: retry, Observer: s.metrics})
+	}
+	var chat llm.ChatModel
+	if cfg.Generative() {
+		chat = llm.NewOpenAI(llm.Config{BaseURL: cfg.BaseURL, Key: key, Model: cfg.LLMModel, Retry: retry, Observer: s.metrics})
+	}
+
+	s.collection = CollectionName(cfg.ChromaCollection, emb.Model())
+	var store vectorstore.Store
+	if cfg.ChromaURL != "" {
+		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("invalid configuration: %w", err)
+		}
+		store, s.storeKind = cs, "chroma"
+	} else {
+		dir := filepath.Join(cfg.DataDir, "chromem")
+		ms, err := memstore.Open(dir, s.collection)
+		if err != nil {
+			return nil, fmt.Errorf("DATA_DIR: %w", err)
+		}
+		store, s.storeKind = ms, "embedded"
+	}
+	s.svc = rag.New(observedStore{store, s.metrics}, emb, chat, rag.Options{
+		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
+		EmbedBatch: cfg.EmbedBatchSize, EmbedConcurrency: cfg.EmbedConcurrency,
+		Metrics: s.metrics,
+	})
+	switch {
+	case cfg.APITokenFile != "":
+		s.token = newFileValue(cfg.APITokenFile)
+	case cfg.APIToken != "":
+		s.token = &fileValue{static: cfg.APIToken}
+	}
+	return s, nil
+}
+
+// routes is the one place where routes are declared.
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /query", s.auth(s.handleQuery))
+	mux.HandleFunc("POST /retrieve", s.auth(s.handleRetrieve))
+	mux.HandleFunc("POST /documents", s.auth(s.handlePostDocuments))
+	mux.HandleFunc("GET /documents", s.auth(s.handleListDocuments))
+	mux.HandleFunc("DELETE /documents/{source}", s.auth(s.handleDeleteDocument))
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	unmatched := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// Let the mux decide between 404 and 405 (with Allow), in JSON.
+			mux.ServeHTTP(&jsonErrorWriter{ResponseWriter: w, r: r}, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return s.recoverer(s.metrics.instrument(s.accessLog(unmatched)))
+}
+
+// jsonErrorWriter turns the mux's plain-text 404 and 405 into JSON errors.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	r     *http.Request
+	wrote bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	msg := "no such route: " + w.r.Method + " " + w.r.URL.Path
+	if code == http.StatusMethodNotAllowed {
+		msg = "method " + w.r.Method + " is not allowed on " + w.r.URL.Path
+	}
+	w.Header().Del("X-Content-Type-Options")
+	writeError(w.ResponseWriter, &apiError{code, msg})
+}
+
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
+}
+
+func (s *server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	notReady := func(reason string) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
+	}
+	switch {
+	case s.shuttingDown.Load():
+		notReady("shutting down")
+	case !s.ready.Load():
+		notReady("start-up ingestion in progress")
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.svc.Store().Ping(ctx); err != nil {
+			s.log.Warn("Vector store unreachable", "error", err.Error())
+			notReady("vector store unreachable")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}
+
+// startupIngest ingests DOCS_DIR, retrying with backoff until it succeeds,
+// then marks the server ready.
+func (s *server) startupIngest(ctx context.Context) {
+	if s.cfg.DocsDir == "" {
+		s.ready.Store(true)
+		s.metrics.startupOK.Set(1)
+		return
+	}
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		docs, skipped, err := rag.LoadDir(s.cfg.DocsDir)
+		if err == nil {
+			keep := make([]string, 0, len(skipped))
+			for name, why := range skipped {
+				s.log.Info("Skipping file in DOCS_DIR", "file", name, "reason", why)
+				keep = append(keep, name)
+			}
+			if len(docs) == 0 && len(keep) == 0 {
+				s.log.Warn("DOCS_DIR is empty: documents ingested from it earlier are removed from the index", "docs_dir", s.cfg.DocsDir)
+			}
+			// The index follows DOCS_DIR: sources ingested from it earlier
+			// whose file is gone are deleted (a skipped file keeps its last
+			// version; documents added through the API are never touched).
+			var res rag.SyncResult
+			res, err = s.svc.Sync(ctx, rag.OriginDocsDir, docs, keep)
+			if err == nil {
+				if len(res.Pruned) > 0 {
+					s.log.Info("Removed sources no longer in DOCS_DIR", "sources", res.Pruned, "chunks", res.PrunedChunks)
+				}
+				s.log.Info("Start-up ingestion done", "documents", res.Documents, "added", res.Added,
+					"unchanged", res.Unchanged, "removed", res.Removed, "pruned_sources", len(res.Pruned),
+					"duration", time.Since(start).String())
+				s.ready.Store(true)
+				s.metrics.startupOK.Set(1)
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("Start-up ingestion failed, retrying", "attempt", attempt, "error", err.Error(), "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func (s *server) auth(next http.HandlerFunc) http.HandlerFunc {
+	if s.token == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		want := s.token.get()
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ragserver"`)
+			writeError(w, &apiError{http.StatusUnauthorized, "missing or invalid bearer token"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("Panic in handler", "route", r.Pattern, "panic", fmt.Sprint(v))
+				writeError(w, &apiError{http.StatusInternalServerError, "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if r.Pattern == "GET /healthz" || r.Pattern == "GET /readyz" || r.Pattern == "GET /metrics" {
+			return
+		}
+		level := slog.LevelInfo
+		if !s.log.Enabled(r.Context(), level) {
+			return
+		}
+		s.log.LogAttrs(r.Context(), level, "Request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.code()),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
+	})
+}
+
+// fileValue is a secret read from a file, re-read when the file changes (a
+// rotated Kubernetes Secret), or a static value.
+type fileValue struct {
+	path   string
+	static string
+
+	mu      sync.Mutex
+	checked time.Time
+	mod     time.Time
+	val     string
+}
+
+func newFileValue(path string) *fileValue {
+	f := &fileValue{path: path}
+	f.get()
+	return f
+}
+
+func (f *fileValue) get() string {
+	if f.path == "" {
+		return f.static
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if time.Since(f.checked) < time.Second && f.val != "" {
+		return f.val
+	}
+	f.checked = time.Now()
+	fi, err := os.Stat(f.path)
+	if err != nil || (fi.ModTime().Equal(f.mod) && f.val != "") {
+		return f.val
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return f.val
+	}
+	f.mod, f.val = fi.ModTime(), strings.TrimSpace(string(b))
+	return f.val
+}

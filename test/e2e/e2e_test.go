@@ -1,0 +1,688 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The users' sequence, run as users run it: helm, kubectl and curl-like HTTP calls.
+//
+// Environment (set by `make test-e2e`):
+//   KUBECONFIG                       the cluster (the local one, kind, or any other)
+//   RAGOPS_KUBECTL_BIN, RAGOPS_HELM_BIN
+//   RAGOPS_OPERATOR_IMAGE, RAGOPS_RAGSERVER_IMAGE, RAGOPS_FAKEOPENAI_IMAGE, RAGOPS_CHROMA_IMAGE
+//   RAGOPS_E2E_ARTIFACTS             where to dump what a person would look at on failure
+
+const (
+	releaseNS = "ragops-system"
+	appNS     = "ragops-e2e"
+	fakeName  = "fakeopenai"
+)
+
+var (
+	kubectlBin, helmBin                           string
+	operatorImage, ragserverImage, fakeImage, chromaImage string
+	repoRoot                                      = func() string { d, _ := filepath.Abs("../.."); return d }()
+	timings                                       []string
+	timingsMu                                     sync.Mutex
+)
+
+func mustEnv(t *testing.T, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("%s is not set: run the end-to-end tests with `make test-e2e`", name)
+	}
+	return v
+}
+
+func splitImage(ref string) (string, string) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || strings.Contains(ref[i:], "/") {
+		return ref, ""
+	}
+	return ref[:i], ref[i+1:]
+}
+
+// phase times one step of the sequence and records it for the summary.
+func phase(t *testing.T, name string) func() {
+	t.Helper()
+	start := time.Now()
+	t.Logf("=== phase %q", name)
+	return func() {
+		d := time.Since(start).Round(100 * time.Millisecond)
+		timingsMu.Lock()
+		timings = append(timings, fmt.Sprintf("%-60s %8s", name, d))
+		timingsMu.Unlock()
+		t.Logf("=== phase %q took %s", name, d)
+	}
+}
+
+func cmdRun(t *testing.T, stdin string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = repoRoot
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w\n%s%s", filepath.Base(name), strings.Join(args, " "), err, out.String(), errb.String())
+	}
+	return out.String(), nil
+}
+
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cmdRun(t, "", kubectlBin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func kubectlApply(t *testing.T, manifest string) {
+	t.Helper()
+	if _, err := cmdRun(t, manifest, kubectlBin, "apply", "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func helm(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cmdRun(t, "", helmBin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// eventually polls cond until it returns nil or the deadline passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = cond(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// ragStatus reads a RagService's status through kubectl, as a user would.
+type ragStatus struct {
+	Status struct {
+		ObservedGeneration int64 `json:"observedGeneration"`
+		Replicas           int32 `json:"replicas"`
+		ReadyReplicas      int32 `json:"readyReplicas"`
+		Endpoint           string `json:"endpoint"`
+		Conditions         []struct {
+			Type, Status, Reason, Message string
+		} `json:"conditions"`
+	} `json:"status"`
+	Metadata struct {
+		Generation int64 `json:"generation"`
+	} `json:"metadata"`
+}
+
+func getRag(t *testing.T, name string) (*ragStatus, error) {
+	out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "ragservice", name, "-o", "json")
+	if err != nil {
+		return nil, err
+	}
+	var r ragStatus
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func condition(r *ragStatus, typ string) (status, reason, message string) {
+	for _, c := range r.Status.Conditions {
+		if c.Type == typ {
+			return c.Status, c.Reason, c.Message
+		}
+	}
+	return "", "", ""
+}
+
+func waitReady(t *testing.T, name string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, "RagService "+name+" Ready", timeout, func() error {
+		r, err := getRag(t, name)
+		if err != nil {
+			return err
+		}
+		st, reason, msg := condition(r, "Ready")
+		if st != "True" || r.Status.ObservedGeneration != r.Metadata.Generation {
+			return fmt.Errorf("Ready=%s reason=%s message=%q observedGeneration=%d generation=%d", st, reason, msg, r.Status.ObservedGeneration, r.Metadata.Generation)
+		}
+		return nil
+	})
+}
+
+// waitRolledOut waits until the Deployment has rolled out its current template to every replica.
+func waitRolledOut(t *testing.T, ns, deploy string) {
+	t.Helper()
+	if _, err := cmdRun(t, "", kubectlBin, "-n", ns, "rollout", "status", "deployment/"+deploy, "--timeout=5m"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// portForward runs `kubectl port-forward svc/NAME PORT:80` until the returned stop is called.
+type forward struct {
+	cmd  *exec.Cmd
+	port int
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func portForward(t *testing.T, svc string) *forward {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(kubectlBin, "-n", appNS, "port-forward", "svc/"+svc, fmt.Sprintf("%d:80", port))
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := &forward{cmd: cmd, port: port}
+	t.Cleanup(f.stop)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		once := sync.Once{}
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Forwarding from") {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("kubectl port-forward svc/%s did not start", svc)
+	}
+	return f
+}
+
+func (f *forward) stop() {
+	if f.cmd.Process != nil {
+		_ = f.cmd.Process.Kill()
+		_ = f.cmd.Wait()
+	}
+}
+
+func (f *forward) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", f.port, path) }
+
+var httpClient = &http.Client{Timeout: 60 * time.Second}
+
+func httpJSON(method, url string, body any, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decoding %s: %w", data, err)
+		}
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, data)
+	}
+	return resp.StatusCode, nil
+}
+
+type queryResponse struct {
+	Answer  string `json:"answer"`
+	Model   string `json:"model"`
+	Mode    string `json:"mode"`
+	Sources []struct {
+		Source string  `json:"source"`
+		Text   string  `json:"text"`
+		Score  float64 `json:"score"`
+	} `json:"sources"`
+}
+
+// query asks through a fresh port-forward (pods may have been replaced since the last one), retrying
+// until the deadline: a just-rolled Service can refuse connections for a second.
+func query(t *testing.T, svc, question string) queryResponse {
+	t.Helper()
+	var qr queryResponse
+	eventually(t, "POST /query answers", 2*time.Minute, func() error {
+		f := portForward(t, svc)
+		defer f.stop()
+		qr = queryResponse{}
+		_, err := httpJSON("POST", f.url("/query"), map[string]any{"question": question}, &qr)
+		if err != nil {
+			return err
+		}
+		if qr.Answer == "" || len(qr.Sources) == 0 {
+			return fmt.Errorf("answer without sources: %+v", qr)
+		}
+		return nil
+	})
+	return qr
+}
+
+func sourcesOf(qr queryResponse) []string {
+	var s []string
+	for _, src := range qr.Sources {
+		s = append(s, src.Source)
+	}
+	return s
+}
+
+func readyServerPods(t *testing.T, rag string) int {
+	out := kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
+		"-o", `jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "|True" {
+			n++
+		}
+	}
+	return n
+}
+
+// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS.
+func dumpOnFailure(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	dir := os.Getenv("RAGOPS_E2E_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(repoRoot, ".e2e-artifacts")
+	}
+	dir = filepath.Join(dir, time.Now().UTC().Format("20060102T150405Z"))
+	_ = os.MkdirAll(dir, 0o755)
+	save := func(name string, args ...string) {
+		out, err := cmdRun(t, "", kubectlBin, args...)
+		if err != nil {
+			out += "\n" + err.Error()
+		}
+		_ = os.WriteFile(filepath.Join(dir, name), []byte(out), 0o644)
+	}
+	save("events.txt", "get", "events", "-A", "--sort-by=.lastTimestamp")
+	save("all.txt", "get", "all,pvc,pv,ragservices,configmaps,secrets", "-A", "-o", "wide")
+	save("ragservices.yaml", "get", "ragservices", "-A", "-o", "yaml")
+	save("describe-pods.txt", "describe", "pods", "-A")
+	save("describe-ragservices.txt", "describe", "ragservices", "-A")
+	for _, ns := range []string{releaseNS, appNS} {
+		out, _ := cmdRun(t, "", kubectlBin, "-n", ns, "get", "pods", "-o", "name")
+		for _, p := range strings.Fields(out) {
+			name := strings.TrimPrefix(p, "pod/")
+			save("logs-"+ns+"-"+name+".txt", "-n", ns, "logs", p, "--all-containers", "--prefix")
+			save("logs-previous-"+ns+"-"+name+".txt", "-n", ns, "logs", p, "--all-containers", "--previous")
+		}
+	}
+	t.Logf("FAILURE ARTIFACTS: events, pod logs and descriptions are in %s", dir)
+	fmt.Fprintf(os.Stderr, "\ne2e: failure artifacts in %s\n", dir)
+}
+
+const docsConfigMap = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: finance-docs
+  namespace: ragops-e2e
+data:
+  q3-earnings-call.md: |
+    # Q3 earnings call
+    Revenue grew 18 percent year over year, driven by subscription renewals in the enterprise segment.
+    The chief financial officer said gross margin improved to 64 percent thanks to lower hosting costs.
+  risk-factors.md: |
+    # Risk factors
+    Our business depends on a small number of cloud providers. An outage at a provider could interrupt service.
+    Currency fluctuations affect revenue from customers outside the United States.
+  annual-summary.txt: |
+    Annual summary. The company ended the fiscal year with 2.1 billion dollars in cash and no long-term debt.
+`
+
+func fakeServerManifest(acceptedKey string) string {
+	repo, tag := splitImage(fakeImage)
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: %[1]s}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: fake
+        image: %[3]s:%[4]s
+        imagePullPolicy: IfNotPresent
+        env:
+        - {name: PORT, value: "8080"}
+        - {name: FAKE_API_KEYS, value: %[5]q}
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 2}
+        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  selector: {app: %[1]s}
+  ports: [{name: http, port: 8080, targetPort: http}]
+`, fakeName, appNS, repo, tag, acceptedKey)
+}
+
+func apiKeySecret(name, key string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata:
+  name: %s
+  namespace: %s
+stringData:
+  OPENAI_API_KEY: %q
+`, name, appNS, key)
+}
+
+// ragService renders a RagService that uses the in-cluster fake model API and the local Chroma image.
+func ragService(name, secret, model string, replicas int, retention, extra string) string {
+	return fmt.Sprintf(`apiVersion: rag.ragops.dev/v1alpha1
+kind: RagService
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+spec:
+  model: %[3]s
+  embeddingModel: fake-embedding
+  replicas: %[4]d
+  baseURL: http://%[5]s.%[2]s.svc:8080/v1
+  secretRef:
+    name: %[6]s
+  documents:
+    configMapRef:
+      name: finance-docs
+  vectorStore:
+    chroma:
+      image: %[7]s
+      retentionPolicy: %[8]s
+      storage:
+        size: 256Mi
+%[9]s`, name, appNS, model, replicas, fakeName, secret, chromaImage, retention, extra)
+}
+
+func TestEndToEnd(t *testing.T) {
+	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
+	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
+	mustEnv(t, "KUBECONFIG")
+	operatorImage = mustEnv(t, "RAGOPS_OPERATOR_IMAGE")
+	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
+	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
+	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+	defer func() {
+		timingsMu.Lock()
+		defer timingsMu.Unlock()
+		fmt.Fprintf(os.Stderr, "\ne2e phase timings:\n%s\n", strings.Join(timings, "\n"))
+	}()
+	defer dumpOnFailure(t)
+
+	opRepo, opTag := splitImage(operatorImage)
+	rsRepo, rsTag := splitImage(ragserverImage)
+
+	end := phase(t, "0 helm install ragops charts/ragops")
+	helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
+		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
+		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
+		"--wait", "--timeout", "3m")
+	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
+	end()
+
+	end = phase(t, "0 fake model API, Secret, documents ConfigMap")
+	kubectl(t, "create", "namespace", appNS)
+	kubectlApply(t, fakeServerManifest("key-1"))
+	kubectlApply(t, apiKeySecret("openai", "key-1"))
+	kubectlApply(t, docsConfigMap)
+	waitRolledOut(t, appNS, fakeName)
+	end()
+
+	t.Run("1 apply, Ready, kubectl get rag, port-forward and /query", func(t *testing.T) {
+		end := phase(t, "1 kubectl apply RagService; Ready; /query with sources")
+		defer end()
+		kubectlApply(t, ragService("demo", "openai", "fake-chat-1", 1, "Retain", ""))
+		waitReady(t, "demo", 5*time.Minute)
+		out := kubectl(t, "-n", appNS, "get", "rag")
+		if !strings.Contains(out, "demo") || !strings.Contains(out, "fake-chat-1") {
+			t.Fatalf("kubectl get rag does not show demo with its model:\n%s", out)
+		}
+		qr := query(t, "demo", "How much did revenue grow in the third quarter?")
+		if qr.Mode != "generative" || qr.Model != "fake-chat-1" {
+			t.Errorf("mode=%q model=%q, want generative fake-chat-1", qr.Mode, qr.Model)
+		}
+		if got := sourcesOf(qr); !strings.Contains(strings.Join(got, ","), "q3-earnings-call.md") {
+			t.Errorf("sources %v do not include q3-earnings-call.md", got)
+		}
+		f := portForward(t, "demo")
+		if code, err := httpJSON("GET", f.url("/readyz"), nil, nil); err != nil || code != 200 {
+			t.Errorf("/readyz: %d %v", code, err)
+		}
+		f.stop()
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("2 kubectl scale rag --replicas=3", func(t *testing.T) {
+		end := phase(t, "2 kubectl scale rag/demo --replicas=3")
+		defer end()
+		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=3")
+		eventually(t, "3 ready server pods and status.readyReplicas=3", 4*time.Minute, func() error {
+			n := readyServerPods(t, "demo")
+			r, err := getRag(t, "demo")
+			if err != nil {
+				return err
+			}
+			if n != 3 || r.Status.ReadyReplicas != 3 || r.Status.Replicas != 3 {
+				return fmt.Errorf("ready pods %d, status replicas %d ready %d", n, r.Status.Replicas, r.Status.ReadyReplicas)
+			}
+			return nil
+		})
+		waitReady(t, "demo", time.Minute)
+	})
+
+	t.Run("3 rotating the Secret rolls the pods; the new key works", func(t *testing.T) {
+		end := phase(t, "3 rotate API key Secret; pods roll; /query")
+		defer end()
+		before := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
+		kubectlApply(t, apiKeySecret("openai", "key-2"))
+		// The fake model API now accepts only the new key.
+		kubectlApply(t, fakeServerManifest("key-2"))
+		waitRolledOut(t, appNS, fakeName)
+		eventually(t, "the server pod template changes", 2*time.Minute, func() error {
+			after := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
+			if after == before {
+				return fmt.Errorf("pod template annotations unchanged: %s", after)
+			}
+			return nil
+		})
+		waitRolledOut(t, appNS, "demo")
+		waitReady(t, "demo", 3*time.Minute)
+		qr := query(t, "demo", "What was the gross margin?")
+		if qr.Mode != "generative" {
+			t.Errorf("mode %q after rotation, want generative", qr.Mode)
+		}
+	})
+
+	const marker = "Zephyrine"
+	t.Run("4 documents survive the loss of the Chroma pod", func(t *testing.T) {
+		end := phase(t, "4 POST /documents; delete Chroma pod; still found")
+		defer end()
+		doc := map[string]any{"documents": []map[string]any{{
+			"source": "board-minutes.md",
+			"text":   "Board minutes. The board approved the " + marker + " acquisition for 40 million dollars in cash.",
+		}}}
+		eventually(t, "POST /documents", time.Minute, func() error {
+			f := portForward(t, "demo")
+			defer f.stop()
+			_, err := httpJSON("POST", f.url("/documents"), doc, nil)
+			return err
+		})
+		pod := strings.TrimSpace(kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance=demo,app.kubernetes.io/component=vector-store", "-o", "jsonpath={.items[0].metadata.name}"))
+		if pod == "" {
+			t.Fatal("no Chroma pod found")
+		}
+		kubectl(t, "-n", appNS, "delete", "pod", pod, "--wait=true")
+		waitRolledOut(t, appNS, "demo-chroma")
+		waitReady(t, "demo", 3*time.Minute)
+		qr := query(t, "demo", "Which acquisition did the board approve?")
+		if !strings.Contains(strings.Join(sourcesOf(qr), ","), "board-minutes.md") {
+			t.Errorf("after the Chroma pod came back, sources %v lack board-minutes.md", sourcesOf(qr))
+		}
+	})
+
+	t.Run("5 changing spec.model rolls the pods; /query reports the new model", func(t *testing.T) {
+		end := phase(t, "5 patch spec.model; pods roll; /query model")
+		defer end()
+		kubectl(t, "-n", appNS, "patch", "rag", "demo", "--type=merge", "-p", `{"spec":{"model":"fake-chat-2"}}`)
+		waitReady(t, "demo", 3*time.Minute)
+		waitRolledOut(t, appNS, "demo")
+		eventually(t, "/query reports fake-chat-2", 2*time.Minute, func() error {
+			qr := query(t, "demo", "What is the cash position?")
+			if qr.Model != "fake-chat-2" {
+				return fmt.Errorf("model %q", qr.Model)
+			}
+			return nil
+		})
+	})
+
+	t.Run("6 a missing Secret shows SecretNotFound, then recovers", func(t *testing.T) {
+		end := phase(t, "6 missing Secret -> SecretNotFound -> Ready")
+		defer end()
+		kubectlApply(t, ragService("nosecret", "late-secret", "fake-chat-1", 1, "Delete", ""))
+		eventually(t, "Ready=False SecretNotFound", 2*time.Minute, func() error {
+			r, err := getRag(t, "nosecret")
+			if err != nil {
+				return err
+			}
+			if st, reason, _ := condition(r, "Ready"); st != "False" || reason != "SecretNotFound" {
+				return fmt.Errorf("Ready=%s reason=%s", st, reason)
+			}
+			return nil
+		})
+		kubectlApply(t, apiKeySecret("late-secret", "key-2"))
+		waitReady(t, "nosecret", 5*time.Minute)
+		kubectl(t, "-n", appNS, "delete", "rag", "nosecret", "--wait=true")
+	})
+
+	t.Run("7 retention: Retain keeps the PVC and its data, Delete removes it", func(t *testing.T) {
+		end := phase(t, "7 retention Retain (reuse data) and Delete")
+		defer end()
+		kubectl(t, "-n", appNS, "delete", "rag", "demo", "--wait=true")
+		eventually(t, "demo's pods are gone", 3*time.Minute, func() error {
+			out := kubectl(t, "-n", appNS, "get", "deploy", "-l", "app.kubernetes.io/instance=demo", "-o", "name")
+			if strings.TrimSpace(out) != "" {
+				return fmt.Errorf("still there: %s", out)
+			}
+			return nil
+		})
+		kubectl(t, "-n", appNS, "get", "pvc", "demo-chroma-data")
+		kubectlApply(t, ragService("demo", "openai", "fake-chat-2", 1, "Retain", ""))
+		waitReady(t, "demo", 5*time.Minute)
+		qr := query(t, "demo", "Which acquisition did the board approve?")
+		if !strings.Contains(strings.Join(sourcesOf(qr), ","), "board-minutes.md") {
+			t.Errorf("the re-created RagService does not find the old data: sources %v", sourcesOf(qr))
+		}
+
+		kubectlApply(t, ragService("ephemeral", "openai", "fake-chat-2", 1, "Delete", ""))
+		eventually(t, "ephemeral's PVC exists", 2*time.Minute, func() error {
+			_, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "pvc", "ephemeral-chroma-data")
+			return err
+		})
+		kubectl(t, "-n", appNS, "delete", "rag", "ephemeral", "--wait=true")
+		eventually(t, "ephemeral's PVC is deleted", 3*time.Minute, func() error {
+			out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "pvc", "ephemeral-chroma-data", "--ignore-not-found", "-o", "name")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(out) != "" {
+				return fmt.Errorf("still there")
+			}
+			return nil
+		})
+	})
+
+	t.Run("8 helm uninstall removes the operator; the cluster is left clean", func(t *testing.T) {
+		end := phase(t, "8 cleanup: delete RagServices, helm uninstall, CRD, namespaces")
+		defer end()
+		kubectl(t, "-n", appNS, "delete", "rag", "--all", "--wait=true")
+		helm(t, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m")
+		eventually(t, "the operator is gone", 2*time.Minute, func() error {
+			out := kubectl(t, "-n", releaseNS, "get", "deploy,pods", "-o", "name")
+			if strings.TrimSpace(out) != "" {
+				return fmt.Errorf("left: %s", out)
+			}
+			return nil
+		})
+		// Helm keeps CRDs from crds/ on uninstall (by design); remove it like the README says.
+		kubectl(t, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true")
+		kubectl(t, "delete", "namespace", appNS, releaseNS, "--wait=true", "--timeout=3m")
+		out := kubectl(t, "get", "pvc,pods", "-A", "-o", "name")
+		for _, l := range strings.Fields(out) {
+			if !strings.HasPrefix(l, "pod/") {
+				t.Errorf("left behind: %s", l)
+			}
+		}
+		out = kubectl(t, "get", "pods", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}")
+		for _, ns := range strings.Fields(out) {
+			if ns != "kube-system" {
+				t.Errorf("a pod is left in namespace %s", ns)
+			}
+		}
+	})
+}
