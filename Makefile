@@ -63,8 +63,9 @@ fmt: ## Run go fmt.
 	$(GO) fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (also on the end-to-end suite, behind its build tag).
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).

@@ -405,7 +405,3 @@ type RagServiceList struct {
 	metav1.ListMeta `json:"metadata,omitzero"`
 	Items           []RagService `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RagService{}, &RagServiceList{})
-}

@@ -35,11 +35,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
 	ragcontroller "github.com/ragops/ragops/internal/controller"
+	"github.com/ragops/ragops/internal/metricsauth"
 	"github.com/ragops/ragops/internal/version"
 )
 
@@ -103,7 +103,7 @@ func run(args []string) error {
 		TLSOpts:       tlsOpts,
 	}
 	if metricsSecure {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+		metricsOpts.FilterProvider = metricsauth.FilterProvider
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{

@@ -159,10 +159,6 @@ func ChunkID(source string, index int, text string, md map[string]string) string
 	return hex.EncodeToString(sh[:8]) + "-" + strconv.Itoa(index) + "-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
-type pending struct {
-	rec vectorstore.Record
-}
-
 // Ingest indexes docs. Sources must be distinct.
 func (s *Service) Ingest(ctx context.Context, docs []Document) (IngestResult, error) {
 	res := IngestResult{Documents: len(docs)}

@@ -17,10 +17,14 @@ func multipartBody(t *testing.T, files map[string]string, fields map[string]stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		io.WriteString(fw, content)
+		if _, err := io.WriteString(fw, content); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for k, v := range fields {
-		mw.WriteField(k, v)
+		if err := mw.WriteField(k, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mw.Close()
 	return &b, mw.FormDataContentType()

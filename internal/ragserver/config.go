@@ -190,14 +190,14 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 			continue
 		}
 		if b, err := os.ReadFile(file); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %v", env, err))
+			errs = append(errs, fmt.Errorf("%s: %w", env, err))
 		} else if strings.TrimSpace(string(b)) == "" {
 			errs = append(errs, fmt.Errorf("%s=%s is empty", env, file))
 		}
 	}
 	if c.DocsDir != "" {
 		if fi, err := os.Stat(c.DocsDir); err != nil {
-			errs = append(errs, fmt.Errorf("DOCS_DIR: %v", err))
+			errs = append(errs, fmt.Errorf("DOCS_DIR: %w", err))
 		} else if !fi.IsDir() {
 			errs = append(errs, fmt.Errorf("DOCS_DIR=%s is not a directory", c.DocsDir))
 		}

@@ -150,7 +150,7 @@ func (ts *testServer) status(t testing.TB, method, path string) int {
 	if err != nil {
 		return 0
 	}
-	io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
 }

@@ -140,8 +140,13 @@ func TestGenerativeOnChroma(t *testing.T) {
 
 		var body bytes.Buffer
 		mw := multipart.NewWriter(&body)
-		fw, _ := mw.CreateFormFile("file", "upload.md")
-		io.WriteString(fw, "# Upload\n\nBranch count fell to 140 after two closures.")
+		fw, err := mw.CreateFormFile("file", "upload.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(fw, "# Upload\n\nBranch count fell to 140 after two closures."); err != nil {
+			t.Fatal(err)
+		}
 		mw.Close()
 		r = do(t, mustReq(t, "POST", ts.URL+"/documents", &body, mw.FormDataContentType()))
 		if r.Status != 200 || r.JSON["added"].(float64) != 1 {
@@ -382,7 +387,9 @@ func TestAuth(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("n3w"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	os.Chtimes(tokenFile, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	if err := os.Chtimes(tokenFile, time.Now().Add(time.Minute), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the new token to be accepted", 5*time.Second, func() bool { return query("n3w") == 200 })
 	if s := query("s3cret"); s != 401 {
 		t.Fatalf("old token after rotation: %d", s)
@@ -442,7 +449,9 @@ func TestConfigErrors(t *testing.T) {
 	go func() { done <- ragserver.Run(ctx, nil, func(k string) string { return env[k] }, logs) }()
 	waitFor(t, "the server to log", 10*time.Second, func() bool { return strings.Contains(logs.String(), "listening") })
 	cancel()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
 	if strings.Contains(logs.String(), "sk-very-secret") {
 		t.Fatal("the API key appears in the logs")
 	}

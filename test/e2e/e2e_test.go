@@ -35,11 +35,11 @@ const (
 )
 
 var (
-	kubectlBin, helmBin                           string
+	kubectlBin, helmBin                                   string
 	operatorImage, ragserverImage, fakeImage, chromaImage string
-	repoRoot                                      = func() string { d, _ := filepath.Abs("../.."); return d }()
-	timings                                       []string
-	timingsMu                                     sync.Mutex
+	repoRoot                                              = func() string { d, _ := filepath.Abs("../.."); return d }()
+	timings                                               []string
+	timingsMu                                             sync.Mutex
 )
 
 func mustEnv(t *testing.T, name string) string {
@@ -135,9 +135,9 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() er
 // ragStatus reads a RagService's status through kubectl, as a user would.
 type ragStatus struct {
 	Status struct {
-		ObservedGeneration int64 `json:"observedGeneration"`
-		Replicas           int32 `json:"replicas"`
-		ReadyReplicas      int32 `json:"readyReplicas"`
+		ObservedGeneration int64  `json:"observedGeneration"`
+		Replicas           int32  `json:"replicas"`
+		ReadyReplicas      int32  `json:"readyReplicas"`
 		Endpoint           string `json:"endpoint"`
 		Conditions         []struct {
 			Type, Status, Reason, Message string

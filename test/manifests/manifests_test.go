@@ -154,7 +154,7 @@ func dryRunApply(t *testing.T, objs []*unstructured.Unstructured) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := metav1.PatchOptions{FieldManager: "manifests-test", DryRun: []string{metav1.DryRunAll}}
+		opts := metav1.PatchOptions{FieldManager: "manifests-test", DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
 		if _, err := ri.Patch(ctx, o.GetName(), types.ApplyPatchType, data, opts); err != nil {
 			t.Errorf("dry-run apply of %s %s/%s rejected: %v", gvk.Kind, o.GetNamespace(), o.GetName(), err)
 		}
@@ -219,7 +219,7 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 	}
 	for name, extra := range cases {
 		t.Run(name, func(t *testing.T) {
-			args := append([]string{"template", "ragops", "charts/ragops", "--namespace", "ragops-chart-test", "--include-crds"}, extra...)
+			args := append([]string{"template", "ragops", "charts/ragops", "--namespace", "ragops-chart-test", "--include-crds", "--kube-version", "1.37.2"}, extra...)
 			objs := decodeAll(t, run(t, helm, args...))
 
 			crd := find(objs, "CustomResourceDefinition", "ragservices.rag.ragops.dev")

@@ -104,7 +104,7 @@ func (s *Store) wrap(op string, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("chroma %s: %w", op, err)
 	}
-	return fmt.Errorf("chroma %s: %w: %v", op, vectorstore.ErrUnavailable, err)
+	return fmt.Errorf("chroma %s: %w: %w", op, vectorstore.ErrUnavailable, err)
 }
 
 func (s *Store) collection(ctx context.Context) (chroma.Collection, error) {
