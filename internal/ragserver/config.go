@@ -212,6 +212,15 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	}
 
 	remote := c.APIKey != "" || c.APIKeyFile != "" || c.BaseURL != ""
+	// A named model with nowhere to send it (no key, no base URL) would fail on every call.
+	if !remote {
+		if m := c.LLMModel; m != "" && m != LocalModel && m != "extractive" {
+			errs = append(errs, fmt.Errorf("LLM_MODEL=%s needs OPENAI_API_KEY (or OPENAI_API_KEY_FILE) or OPENAI_BASE_URL; leave LLM_MODEL unset for the offline mode", m))
+		}
+		if m := c.EmbeddingModel; m != "" && m != LocalModel && c.EmbeddingBaseURL == "" {
+			errs = append(errs, fmt.Errorf("EMBEDDING_MODEL=%s needs OPENAI_API_KEY (or OPENAI_API_KEY_FILE), OPENAI_BASE_URL or EMBEDDING_BASE_URL; leave EMBEDDING_MODEL unset for the offline mode", m))
+		}
+	}
 	if c.EmbeddingModel == "" {
 		c.EmbeddingModel = LocalModel
 		if remote || c.EmbeddingBaseURL != "" {

@@ -428,6 +428,8 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"REQUEST_TIMEOUT": "-1s"}, "REQUEST_TIMEOUT"},
 		{map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"LLM_MODEL": "gpt-4o-mini"}, "LLM_MODEL=gpt-4o-mini needs OPENAI_API_KEY"},
+		{map[string]string{"EMBEDDING_MODEL": "text-embedding-3-small"}, "EMBEDDING_MODEL=text-embedding-3-small needs OPENAI_API_KEY"},
 	}
 	for _, tt := range tests {
 		err := ragserver.Run(context.Background(), nil, func(k string) string { return tt.env[k] }, io.Discard)
