@@ -13,20 +13,12 @@ ARG BUILDER_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=scratch
 
 FROM ${BUILDER_IMAGE} AS builder
-ARG VERSION=0.1.0
-ARG COMMIT=unknown
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local
 # Modules first, then the dependencies compiled once (hack/docker/deps.txt lists the packages the
 # binaries import, kept current by `make verify`): a code change neither downloads nor recompiles them.
 COPY go.mod go.sum hack/docker/deps.txt ./
 RUN go mod download && xargs go build < deps.txt
-COPY api/ api/
-COPY cmd/ cmd/
-COPY internal/ internal/
-RUN set -eux; \
-    ldflags="-s -w -X github.com/ragops/ragops/internal/version.Version=${VERSION} -X github.com/ragops/ragops/internal/version.Commit=${COMMIT}"; \
-    for b in manager ragserver fakeopenai; do go build -ldflags "$ldflags" -o /out/$b ./cmd/$b; done
 # The runtime root filesystems.
 RUN set -eux; \
     for r in static glibc; do \
@@ -39,6 +31,15 @@ RUN set -eux; \
     lib=$(dirname "$(readlink -f /lib64/ld-linux-x86-64.so.2)"); mkdir -p /rootfs-glibc/lib64 /rootfs-glibc$lib; \
     cp -L /lib64/ld-linux-x86-64.so.2 /rootfs-glibc/lib64/; \
     for so in libc.so.6 libdl.so.2 libpthread.so.0; do cp -L $lib/$so /rootfs-glibc$lib/; done
+COPY api/ api/
+COPY cmd/ cmd/
+COPY internal/ internal/
+# Declared here, not earlier: a new commit must not invalidate the module and dependency layers.
+ARG VERSION=0.1.0
+ARG COMMIT=unknown
+RUN set -eux; \
+    ldflags="-s -w -X github.com/ragops/ragops/internal/version.Version=${VERSION} -X github.com/ragops/ragops/internal/version.Commit=${COMMIT}"; \
+    for b in manager ragserver fakeopenai; do go build -ldflags "$ldflags" -o /out/$b ./cmd/$b; done
 
 FROM ${RUNTIME_IMAGE} AS manager
 ARG VERSION=0.1.0
