@@ -135,7 +135,7 @@ deploy: manifests kubectl ## Deploy the operator with kustomize (config/default)
 deploy-overlay:
 	@mkdir -p $(LOCALBIN)/deploy
 	@printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
-	  'resources:' '- ../../config/default' 'images:' '- name: controller' \
+	  'resources:' '- ../../config/default' 'images:' '- name: ragops/ragops-operator' \
 	  '  newName: $(firstword $(subst :, ,$(IMG)))' '  newTag: "$(lastword $(subst :, ,$(IMG)))"' \
 	  >$(LOCALBIN)/deploy/kustomization.yaml
 
