@@ -159,7 +159,10 @@ LOCAL_BUILDER_IMAGE ?= ragops-local/golang:1.26-bookworm
 LOCAL_DEBIAN_IMAGE ?= ragops-local/debian:bookworm
 DOCKER_BUILD_ARGS = --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
 	$(if $(filter local,$(BASES)),--build-arg BUILDER_IMAGE=$(LOCAL_BUILDER_IMAGE))
-LOCALCLUSTER_DIR ?= $(CURDIR)/.localcluster
+# The cluster's state dir holds unix sockets, whose paths may not exceed 107 bytes: in a deep checkout
+# it moves to a short per-checkout folder under /var/tmp.
+LOCALCLUSTER_DIR ?= $(shell d='$(CURDIR)/.localcluster'; if [ $${#d} -le 56 ]; then echo "$$d"; \
+	else echo "/var/tmp/ragops-lc-$$(printf %s '$(CURDIR)' | sha256sum | cut -c1-12)"; fi)
 export LOCALCLUSTER_DIR
 
 .PHONY: docker-deps
