@@ -182,12 +182,16 @@ docker-build: docker-deps docker-engine $(if $(filter local,$(BASES)),base-image
 	docker build $(DOCKER_BUILD_ARGS) --target manager -t $(IMG) .
 	docker build $(DOCKER_BUILD_ARGS) --target ragserver -t $(RAGSERVER_IMG) .
 	docker build $(DOCKER_BUILD_ARGS) --target fakeopenai -t $(FAKEOPENAI_IMG) .
-	docker build $(if $(filter local,$(BASES)),--build-arg BASE_IMAGE=$(LOCAL_DEBIAN_IMAGE)) -t $(CHROMA_IMG) hack/images/chroma
+	$(MAKE) --no-print-directory chroma-image
 	@docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E '^($(IMG)|$(RAGSERVER_IMG)|$(FAKEOPENAI_IMG)|$(CHROMA_IMG))\s' | sort
 
 .PHONY: test-compose
 test-compose: docker-build ## docker-compose.yml for real: up, ingest, query, down, up (data kept), down -v.
 	hack/compose-test.sh
+
+.PHONY: chroma-image
+chroma-image: docker-engine $(if $(filter local,$(BASES)),base-images) ## Build the local Chroma 1.0.0 image (tests and docker compose).
+	docker build $(if $(filter local,$(BASES)),--build-arg BASE_IMAGE=$(LOCAL_DEBIAN_IMAGE)) -t $(CHROMA_IMG) hack/images/chroma
 
 .PHONY: docker-push
 docker-push: ## Push the operator and ragserver images (set IMG_REPO to your registry path).
