@@ -1,11 +1,28 @@
 // Package vectorstore defines the small interface the RAG server needs from a
 // vector database, and the record types that cross it. Implementations live in
-// the subpackages chromastore (a Chroma server) and memstore (chromem-go,
-// embedded and persisted on disk); storetest holds the conformance suite both
-// must pass.
+// the subpackages chromastore (a Chroma server) and sqlitestore (embedded,
+// SQLite in WAL mode under a data directory); storetest holds the conformance
+// suite both must pass.
 //
 // A store holds the chunks of one embedding model: callers open one store per
 // model so that vectors of different models never mix.
+//
+// # Versions: how a source changes atomically
+//
+// A store has no multi-record transactions (Chroma has none), so a source is
+// replaced in three steps that each survive a crash:
+//
+//  1. Upsert writes the chunks of the new version; each Record carries the
+//     Version it belongs to. Readers do not see them yet.
+//  2. Commit writes one SourceVersion record: from then on readers see the
+//     chunks whose Version equals it, and only those. This single-record write
+//     is the commit point.
+//  3. The chunks of the previous version are deleted.
+//
+// A crash before step 2 leaves invisible chunks, a crash before step 3 leaves
+// invisible stale chunks; both are garbage that a later Scan finds (Written
+// tells how old it is). Query returns raw hits of every version: the caller
+// keeps those whose Version is the committed one (internal/rag does).
 package vectorstore
 
 import (
@@ -13,11 +30,23 @@ import (
 	"errors"
 )
 
-// Reserved metadata keys, set by the store from Record fields.
+// Reserved metadata keys, set by the store from Record fields. User metadata
+// must not use them.
 const (
-	KeySource = "source"
-	KeyChunk  = "chunk"
+	KeySource  = "source"
+	KeyChunk   = "chunk"
+	KeyVersion = "ragops_version"
+	KeyWritten = "ragops_written"
 )
+
+// Reserved reports whether a metadata key is reserved for the store.
+func Reserved(key string) bool {
+	switch key {
+	case KeySource, KeyChunk, KeyVersion, KeyWritten:
+		return true
+	}
+	return false
+}
 
 // Record is one chunk with its vector.
 type Record struct {
@@ -26,7 +55,12 @@ type Record struct {
 	Chunk     int
 	Text      string
 	Metadata  map[string]string // user metadata; must not use reserved keys
-	Embedding []float32
+	Embedding []float32         // nil in Scan results unless embeddings were asked for
+	// Version is the version of Source this chunk belongs to (empty for
+	// chunks written before versions existed).
+	Version string
+	// Written is when the chunk was written, in Unix seconds.
+	Written int64
 }
 
 // Hit is a query result. Score is the cosine similarity, higher is closer.
@@ -35,40 +69,67 @@ type Hit struct {
 	Source   string
 	Chunk    int
 	Text     string
-	Metadata map[string]string
+	Metadata map[string]string // user metadata only
 	Score    float32
+	Version  string
 }
 
-// SourceInfo describes one indexed source.
-type SourceInfo struct {
-	Source string `json:"source"`
-	Chunks int    `json:"chunks"`
+// SourceVersion is the commit record of one source: the version whose chunks
+// readers see.
+type SourceVersion struct {
+	Source  string `json:"source"`
+	Version string `json:"version"`
+	Chunks  int    `json:"chunks"`
+	// Origin tells who wrote the source: empty for the API, "docs_dir" for
+	// the start-up sync of DOCS_DIR, and so on. A sync prunes only its own.
+	Origin string `json:"origin,omitempty"`
+	// Updated is the commit time in Unix seconds.
+	Updated int64 `json:"updated"`
 }
+
+// PageSize is the number of records or versions per page of a scan.
+const PageSize = 1000
 
 // Store is a vector store holding the chunks of one embedding model.
 type Store interface {
-	// Upsert inserts or replaces records by ID.
+	// Upsert inserts or replaces records by ID. It returns once they are
+	// durable.
 	Upsert(ctx context.Context, recs []Record) error
 	// Query returns up to k hits closest to embedding, best first, among
-	// records whose metadata (including "source") equals every filter entry.
+	// records whose metadata (including "source" and KeyVersion) equals every
+	// filter entry. Hits of every version are returned.
 	Query(ctx context.Context, embedding []float32, k int, filter map[string]string) ([]Hit, error)
-	// IDs returns the sorted IDs of the records of each given source
-	// (sources without records are absent from the map).
-	IDs(ctx context.Context, sources ...string) (map[string][]string, error)
-	// IDsWhere returns the sorted IDs of the records whose metadata
-	// (including "source") equals every filter entry, grouped by source
-	// (a nil or empty filter matches every record). Records lacking a filter
-	// key do not match.
-	IDsWhere(ctx context.Context, filter map[string]string) (map[string][]string, error)
+	// Scan calls fn with the records matching filter (nil or empty: all), at
+	// most PageSize at a time, with their embeddings only if withEmbeddings.
+	// Each page is its own request: a scan of any size never runs under one
+	// deadline. An error from fn stops the scan and is returned.
+	Scan(ctx context.Context, filter map[string]string, withEmbeddings bool, fn func([]Record) error) error
 	// Delete removes records by ID; unknown IDs are ignored.
 	Delete(ctx context.Context, ids []string) error
-	// Sources lists the indexed sources with their chunk counts, by name.
-	Sources(ctx context.Context) ([]SourceInfo, error)
+
+	// Commit makes v the visible version of v.Source, atomically and durably.
+	Commit(ctx context.Context, v SourceVersion) error
+	// Versions returns the committed versions of the given sources (sources
+	// never committed are absent from the map).
+	Versions(ctx context.Context, sources []string) (map[string]SourceVersion, error)
+	// ScanVersions calls fn with every committed version, sorted by source,
+	// at most PageSize at a time.
+	ScanVersions(ctx context.Context, fn func([]SourceVersion) error) error
+	// Uncommit removes the commit record of source: its chunks become
+	// invisible. Unknown sources are ignored.
+	Uncommit(ctx context.Context, source string) error
+
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases resources.
 	Close() error
 }
 
-// ErrUnavailable wraps errors that mean the store cannot be reached.
-var ErrUnavailable = errors.New("vector store unavailable")
+// Errors a store wraps its failures in.
+var (
+	// ErrUnavailable means the store cannot be reached.
+	ErrUnavailable = errors.New("vector store unavailable")
+	// ErrCorrupt means the stored data cannot be read: the server must not
+	// start on it, and never resets it silently.
+	ErrCorrupt = errors.New("vector store data is corrupt")
+)

@@ -33,7 +33,59 @@ func mix(a, b int, wa float32) []float32 {
 }
 
 func rec(id, source string, chunk int, vec []float32, md map[string]string) vectorstore.Record {
-	return vectorstore.Record{ID: id, Source: source, Chunk: chunk, Text: "text of " + id, Metadata: md, Embedding: vec}
+	return vectorstore.Record{ID: id, Source: source, Chunk: chunk, Text: "text of " + id, Metadata: md, Embedding: vec, Version: "v1", Written: 1700000000}
+}
+
+// scanAll returns every record matching filter, sorted by ID.
+func scanAll(t *testing.T, s vectorstore.Store, filter map[string]string, emb bool) []vectorstore.Record {
+	t.Helper()
+	var out []vectorstore.Record
+	err := s.Scan(context.Background(), filter, emb, func(page []vectorstore.Record) error {
+		if len(page) > vectorstore.PageSize {
+			t.Errorf("page of %d records, more than PageSize", len(page))
+		}
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(out, func(a, b vectorstore.Record) int { return cmp(a.ID, b.ID) })
+	return out
+}
+
+func cmp(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func ids(recs []vectorstore.Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+func allVersions(t *testing.T, s vectorstore.Store) []vectorstore.SourceVersion {
+	t.Helper()
+	var out []vectorstore.SourceVersion
+	err := s.ScanVersions(context.Background(), func(page []vectorstore.SourceVersion) error {
+		if len(page) > vectorstore.PageSize {
+			t.Errorf("page of %d versions, more than PageSize", len(page))
+		}
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // Run runs the suite.
@@ -53,16 +105,19 @@ func Run(t *testing.T, open Open) {
 		if len(hits) != 0 {
 			t.Fatalf("hits = %v, want none", hits)
 		}
-		srcs, err := s.Sources(ctx)
+		if recs := scanAll(t, s, nil, false); len(recs) != 0 {
+			t.Fatalf("Scan = %v, want none", recs)
+		}
+		if vs := allVersions(t, s); len(vs) != 0 {
+			t.Fatalf("ScanVersions = %v, want none", vs)
+		}
+		got, err := s.Versions(ctx, []string{"nothing"})
 		must(t, err)
-		ids, err := s.IDs(ctx, "nothing")
-		must(t, err)
-		all, err := s.IDsWhere(ctx, nil)
-		must(t, err)
-		if len(srcs) != 0 || len(ids) != 0 || len(all) != 0 {
-			t.Fatalf("sources %v ids %v, want none", srcs, ids)
+		if len(got) != 0 {
+			t.Fatalf("Versions = %v, want none", got)
 		}
 		must(t, s.Delete(ctx, []string{"unknown"}))
+		must(t, s.Uncommit(ctx, "unknown"))
 		must(t, s.Ping(ctx))
 	})
 
@@ -80,8 +135,11 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("hits = %+v, want a then b", hits)
 		}
 		h := hits[0]
-		if h.Source != "a.md" || h.Chunk != 0 || h.Text != "text of a" || h.Metadata["year"] != "2024" {
+		if h.Source != "a.md" || h.Chunk != 0 || h.Text != "text of a" || h.Version != "v1" {
 			t.Fatalf("fields did not round-trip: %+v", h)
+		}
+		if len(h.Metadata) != 1 || h.Metadata["year"] != "2024" {
+			t.Fatalf("hit metadata = %v, want the user's only", h.Metadata)
 		}
 		if math.Abs(float64(h.Score)-1) > 1e-3 || math.Abs(float64(hits[1].Score)-0.8) > 1e-3 {
 			t.Fatalf("scores = %v, %v; want cosine similarities 1 and 0.8", h.Score, hits[1].Score)
@@ -100,12 +158,14 @@ func Run(t *testing.T, open Open) {
 
 	t.Run("filters", func(t *testing.T) {
 		s := open(t, "filter")
+		a2 := rec("a2", "a.md", 1, unit(1), map[string]string{"kind": "10k", "year": "2023"})
+		a2.Version = "v2"
 		must(t, s.Upsert(ctx, []vectorstore.Record{
 			rec("a1", "a.md", 0, unit(0), map[string]string{"kind": "10k", "year": "2024"}),
-			rec("a2", "a.md", 1, unit(1), map[string]string{"kind": "10k", "year": "2023"}),
+			a2,
 			rec("b1", "b.md", 0, unit(0), map[string]string{"kind": "call", "year": "2024"}),
 		}))
-		ids := func(hits []vectorstore.Hit) []string {
+		hitIDs := func(hits []vectorstore.Hit) []string {
 			var out []string
 			for _, h := range hits {
 				out = append(out, h.ID)
@@ -121,11 +181,16 @@ func Run(t *testing.T, open Open) {
 			{map[string]string{"kind": "call"}, []string{"b1"}},
 			{map[string]string{"kind": "10k", "year": "2024"}, []string{"a1"}},
 			{map[string]string{"kind": "none"}, nil},
+			{map[string]string{vectorstore.KeyVersion: "v2"}, []string{"a2"}},
+			{map[string]string{"source": "a.md", vectorstore.KeyVersion: "v1"}, []string{"a1"}},
 		} {
 			hits, err := s.Query(ctx, unit(0), 10, tc.filter)
 			must(t, err)
-			if got := ids(hits); !slices.Equal(got, tc.want) {
-				t.Errorf("filter %v: got %v, want %v", tc.filter, got, tc.want)
+			if got := hitIDs(hits); !slices.Equal(got, tc.want) {
+				t.Errorf("Query filter %v: got %v, want %v", tc.filter, got, tc.want)
+			}
+			if got := ids(scanAll(t, s, tc.filter, false)); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+				t.Errorf("Scan filter %v: got %v, want %v", tc.filter, got, tc.want)
 			}
 		}
 	})
@@ -134,39 +199,39 @@ func Run(t *testing.T, open Open) {
 		s := open(t, "replace")
 		must(t, s.Upsert(ctx, []vectorstore.Record{rec("x", "x.md", 0, unit(0), nil)}))
 		r := rec("x", "x.md", 0, unit(3), map[string]string{"v": "2"})
-		r.Text = "new text"
+		r.Text, r.Version, r.Written = "new text", "v2", 1800000000
 		must(t, s.Upsert(ctx, []vectorstore.Record{r}))
 		hits, err := s.Query(ctx, unit(3), 5, nil)
 		must(t, err)
-		if len(hits) != 1 || hits[0].Text != "new text" || hits[0].Metadata["v"] != "2" || hits[0].Score < 0.99 {
+		if len(hits) != 1 || hits[0].Text != "new text" || hits[0].Metadata["v"] != "2" || hits[0].Version != "v2" || hits[0].Score < 0.99 {
 			t.Fatalf("hits = %+v, want the replaced record only", hits)
+		}
+		recs := scanAll(t, s, nil, true)
+		if len(recs) != 1 || recs[0].Written != 1800000000 || recs[0].Version != "v2" || len(recs[0].Embedding) != dim || recs[0].Embedding[3] < 0.99 {
+			t.Fatalf("Scan = %+v, want the replaced record with its embedding", recs)
 		}
 	})
 
-	t.Run("ids, delete and sources", func(t *testing.T) {
+	t.Run("scan and delete", func(t *testing.T) {
 		s := open(t, "delete")
 		var recs []vectorstore.Record
 		for i := range 3 {
-			recs = append(recs, rec(fmt.Sprintf("a-%d", i), "a.md", i, unit(i), nil))
+			recs = append(recs, rec(fmt.Sprintf("a-%d", i), "a.md", i, unit(i), map[string]string{"k": "v"}))
 		}
 		recs = append(recs, rec("b-0", "b.md", 0, unit(5), nil))
 		must(t, s.Upsert(ctx, recs))
-		got, err := s.IDs(ctx, "a.md", "b.md", "c.md")
-		must(t, err)
-		if len(got) != 2 || !slices.Equal(got["a.md"], []string{"a-0", "a-1", "a-2"}) || !slices.Equal(got["b.md"], []string{"b-0"}) {
-			t.Fatalf("IDs(a.md, b.md, c.md) = %v", got)
+		got := scanAll(t, s, map[string]string{"source": "a.md"}, false)
+		if !slices.Equal(ids(got), []string{"a-0", "a-1", "a-2"}) {
+			t.Fatalf("Scan(a.md) = %v", ids(got))
 		}
-		srcs, err := s.Sources(ctx)
-		must(t, err)
-		want := []vectorstore.SourceInfo{{Source: "a.md", Chunks: 3}, {Source: "b.md", Chunks: 1}}
-		if !slices.Equal(srcs, want) {
-			t.Fatalf("Sources = %v, want %v", srcs, want)
+		r := got[1]
+		if r.Source != "a.md" || r.Chunk != 1 || r.Text != "text of a-1" || r.Metadata["k"] != "v" || len(r.Metadata) != 1 ||
+			r.Version != "v1" || r.Written != 1700000000 || r.Embedding != nil {
+			t.Fatalf("Scan without embeddings returned %+v", r)
 		}
 		must(t, s.Delete(ctx, []string{"a-0", "a-2", "missing"}))
-		got, err = s.IDs(ctx, "a.md")
-		must(t, err)
-		if !slices.Equal(got["a.md"], []string{"a-1"}) {
-			t.Fatalf("after delete IDs(a.md) = %v", got)
+		if got := ids(scanAll(t, s, map[string]string{"source": "a.md"}, false)); !slices.Equal(got, []string{"a-1"}) {
+			t.Fatalf("after delete Scan(a.md) = %v", got)
 		}
 		hits, err := s.Query(ctx, unit(0), 10, nil)
 		must(t, err)
@@ -175,79 +240,82 @@ func Run(t *testing.T, open Open) {
 		}
 	})
 
-	t.Run("ids where metadata matches", func(t *testing.T) {
-		s := open(t, "where")
-		byID, err := s.IDsWhere(ctx, map[string]string{"origin": "docs_dir"})
-		must(t, err)
-		if len(byID) != 0 {
-			t.Fatalf("empty store: IDsWhere = %v", byID)
+	t.Run("scan stops on the callback's error", func(t *testing.T) {
+		s := open(t, "stop")
+		must(t, s.Upsert(ctx, []vectorstore.Record{rec("a", "a.md", 0, unit(0), nil)}))
+		stop := fmt.Errorf("stop here")
+		if err := s.Scan(ctx, nil, false, func([]vectorstore.Record) error { return stop }); err != stop {
+			t.Fatalf("Scan returned %v, want the callback's error", err)
 		}
-		dd := map[string]string{"origin": "docs_dir"}
-		must(t, s.Upsert(ctx, []vectorstore.Record{
-			rec("a-0", "a.md", 0, unit(0), dd),
-			rec("a-1", "a.md", 1, unit(1), dd),
-			rec("b-0", "b.md", 0, unit(2), map[string]string{"origin": "docs_dir", "kind": "10k"}),
-			rec("c-0", "c.md", 0, unit(3), nil),                                  // no origin
-			rec("d-0", "d.md", 0, unit(4), map[string]string{"origin": "other"}), // another origin
-			rec("e-0", "e.md", 0, unit(5), dd),
-			rec("e-1", "e.md", 1, unit(6), nil), // mixed within one source
-		}))
-		for _, tc := range []struct {
-			filter map[string]string
-			want   map[string][]string
-		}{
-			{dd, map[string][]string{"a.md": {"a-0", "a-1"}, "b.md": {"b-0"}, "e.md": {"e-0"}}},
-			{map[string]string{"origin": "docs_dir", "source": "e.md"}, map[string][]string{"e.md": {"e-0"}}},
-			{map[string]string{"origin": "docs_dir", "source": "c.md"}, map[string][]string{}},
-			{map[string]string{"origin": "docs_dir", "kind": "10k"}, map[string][]string{"b.md": {"b-0"}}},
-			{map[string]string{"source": "e.md"}, map[string][]string{"e.md": {"e-0", "e-1"}}},
-			{map[string]string{"origin": "none"}, map[string][]string{}},
-			{nil, map[string][]string{"a.md": {"a-0", "a-1"}, "b.md": {"b-0"}, "c.md": {"c-0"}, "d.md": {"d-0"}, "e.md": {"e-0", "e-1"}}},
-			{map[string]string{}, map[string][]string{"a.md": {"a-0", "a-1"}, "b.md": {"b-0"}, "c.md": {"c-0"}, "d.md": {"d-0"}, "e.md": {"e-0", "e-1"}}},
-		} {
-			got, err := s.IDsWhere(ctx, tc.filter)
-			must(t, err)
-			if len(got) != len(tc.want) {
-				t.Errorf("IDsWhere(%v) = %v, want %v", tc.filter, got, tc.want)
-				continue
-			}
-			for src, ids := range tc.want {
-				if !slices.Equal(got[src], ids) {
-					t.Errorf("IDsWhere(%v) = %v, want %v", tc.filter, got, tc.want)
-				}
-			}
+	})
+
+	t.Run("versions commit, replace and uncommit", func(t *testing.T) {
+		s := open(t, "versions")
+		v1 := vectorstore.SourceVersion{Source: "a.md", Version: "v1", Chunks: 3, Origin: "docs_dir", Updated: 1700000000}
+		must(t, s.Commit(ctx, v1))
+		must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: "b.md", Version: "x", Chunks: 1, Updated: 1700000001}))
+		got, err := s.Versions(ctx, []string{"a.md", "c.md"})
+		must(t, err)
+		if len(got) != 1 || got["a.md"] != v1 {
+			t.Fatalf("Versions = %+v, want a.md at v1", got)
 		}
-		// Deleting what a filter found leaves the rest alone.
-		got, err := s.IDsWhere(ctx, map[string]string{"origin": "docs_dir", "source": "e.md"})
+		v2 := vectorstore.SourceVersion{Source: "a.md", Version: "v2", Chunks: 5, Updated: 1700000002}
+		must(t, s.Commit(ctx, v2))
+		got, err = s.Versions(ctx, []string{"a.md"})
 		must(t, err)
-		must(t, s.Delete(ctx, got["e.md"]))
-		must(t, s.Delete(ctx, got["e.md"])) // again: a no-op
-		srcs, err := s.Sources(ctx)
+		if got["a.md"] != v2 {
+			t.Fatalf("after a second commit Versions = %+v, want %+v", got, v2)
+		}
+		if vs := allVersions(t, s); len(vs) != 2 || vs[0] != v2 || vs[1].Source != "b.md" {
+			t.Fatalf("ScanVersions = %+v", vs)
+		}
+		must(t, s.Uncommit(ctx, "a.md"))
+		must(t, s.Uncommit(ctx, "a.md"))
+		if vs := allVersions(t, s); len(vs) != 1 || vs[0].Source != "b.md" {
+			t.Fatalf("after Uncommit ScanVersions = %+v", vs)
+		}
+	})
+
+	t.Run("odd source names", func(t *testing.T) {
+		s := open(t, "odd")
+		names := []string{"a b/c.md", "ünïcödé 名前.txt", "x\"y'z", "../../etc/passwd", "%2F.md"}
+		for i, n := range names {
+			r := rec(fmt.Sprintf("r%d", i), n, 0, unit(i), nil)
+			must(t, s.Upsert(ctx, []vectorstore.Record{r}))
+			must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: n, Version: "v1", Chunks: 1}))
+		}
+		got, err := s.Versions(ctx, names)
 		must(t, err)
-		want := []vectorstore.SourceInfo{{Source: "a.md", Chunks: 2}, {Source: "b.md", Chunks: 1}, {Source: "c.md", Chunks: 1}, {Source: "d.md", Chunks: 1}, {Source: "e.md", Chunks: 1}}
-		if !slices.Equal(srcs, want) {
-			t.Fatalf("after deleting e.md's docs_dir chunks, Sources = %v, want %v", srcs, want)
+		for _, n := range names {
+			if got[n].Source != n {
+				t.Errorf("Versions lost %q: %+v", n, got)
+			}
+			if recs := scanAll(t, s, map[string]string{"source": n}, false); len(recs) != 1 || recs[0].Source != n {
+				t.Errorf("Scan(source=%q) = %+v", n, recs)
+			}
 		}
 	})
 
 	t.Run("collections do not mix", func(t *testing.T) {
 		a, b := open(t, "model-a"), open(t, "model-b")
 		must(t, a.Upsert(ctx, []vectorstore.Record{rec("1", "a.md", 0, unit(0), nil)}))
+		must(t, a.Commit(ctx, vectorstore.SourceVersion{Source: "a.md", Version: "v1", Chunks: 1}))
 		// A different model may even have a different dimension.
-		must(t, b.Upsert(ctx, []vectorstore.Record{{ID: "1", Source: "b.md", Text: "t", Embedding: []float32{1, 0, 0}}}))
+		must(t, b.Upsert(ctx, []vectorstore.Record{{ID: "1", Source: "b.md", Text: "t", Embedding: []float32{1, 0, 0}, Version: "v1"}}))
 		hits, err := a.Query(ctx, unit(0), 5, nil)
 		must(t, err)
 		if len(hits) != 1 || hits[0].Source != "a.md" {
 			t.Fatalf("collection a sees %+v", hits)
 		}
-		srcs, err := b.Sources(ctx)
-		must(t, err)
-		if len(srcs) != 1 || srcs[0].Source != "b.md" {
-			t.Fatalf("collection b sources %v", srcs)
+		if recs := scanAll(t, b, nil, false); len(recs) != 1 || recs[0].Source != "b.md" {
+			t.Fatalf("collection b records %v", recs)
+		}
+		if vs := allVersions(t, b); len(vs) != 0 {
+			t.Fatalf("collection b sees a's versions %v", vs)
 		}
 	})
 
-	t.Run("many records page through", func(t *testing.T) {
+	t.Run("many records and versions page through", func(t *testing.T) {
 		s := open(t, "many")
 		const n = 2500
 		recs := make([]vectorstore.Record, n)
@@ -255,25 +323,31 @@ func Run(t *testing.T, open Open) {
 			recs[i] = rec(fmt.Sprintf("r%05d", i), fmt.Sprintf("s%d.md", i%2), i/2, mix(i%dim, (i+1)%dim, 0.9), nil)
 		}
 		must(t, s.Upsert(ctx, recs))
-		srcs, err := s.Sources(ctx)
-		must(t, err)
-		if !slices.Equal(srcs, []vectorstore.SourceInfo{{Source: "s0.md", Chunks: n / 2}, {Source: "s1.md", Chunks: n / 2}}) {
-			t.Fatalf("Sources = %v", srcs)
+		if got := scanAll(t, s, nil, false); len(got) != n {
+			t.Fatalf("Scan found %d records, want %d", len(got), n)
+		}
+		s1 := scanAll(t, s, map[string]string{"source": "s1.md"}, true)
+		if len(s1) != n/2 || len(s1[0].Embedding) != dim {
+			t.Fatalf("Scan(s1.md) has %d records, want %d with embeddings", len(s1), n/2)
+		}
+		must(t, s.Delete(ctx, ids(s1)))
+		if got := scanAll(t, s, nil, false); len(got) != n/2 {
+			t.Fatalf("after deleting s1.md, Scan found %d records", len(got))
 		}
 		var sources []string
-		for i := range 150 { // more than one $in batch
-			sources = append(sources, fmt.Sprintf("other%d.md", i))
+		for i := range n {
+			src := fmt.Sprintf("src%05d.md", i)
+			sources = append(sources, src)
+			must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: src, Version: "v", Chunks: i}))
 		}
-		byID, err := s.IDs(ctx, append(sources, "s1.md")...)
-		must(t, err)
-		if len(byID) != 1 || len(byID["s1.md"]) != n/2 {
-			t.Fatalf("IDs(s1.md) has %d ids, want %d", len(byID["s1.md"]), n/2)
+		vs := allVersions(t, s)
+		if len(vs) != n || vs[0].Source != "src00000.md" || vs[n-1].Source != sources[n-1] || vs[n-1].Chunks != n-1 {
+			t.Fatalf("ScanVersions found %d versions, want %d sorted", len(vs), n)
 		}
-		must(t, s.Delete(ctx, byID["s1.md"]))
-		srcs, err = s.Sources(ctx)
+		got, err := s.Versions(ctx, sources)
 		must(t, err)
-		if len(srcs) != 1 {
-			t.Fatalf("after deleting s1.md, Sources = %v", srcs)
+		if len(got) != n {
+			t.Fatalf("Versions of %d sources found %d", n, len(got))
 		}
 	})
 
@@ -283,17 +357,24 @@ func Run(t *testing.T, open Open) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for range 8 {
-			wg.Go(func() { errs <- s.Upsert(ctx, recs) })
+			wg.Go(func() {
+				if err := s.Upsert(ctx, recs); err != nil {
+					errs <- err
+					return
+				}
+				errs <- s.Commit(ctx, vectorstore.SourceVersion{Source: "a.md", Version: "v1", Chunks: 2})
+			})
 		}
 		wg.Wait()
 		close(errs)
 		for err := range errs {
 			must(t, err)
 		}
-		srcs, err := s.Sources(ctx)
-		must(t, err)
-		if !slices.Equal(srcs, []vectorstore.SourceInfo{{Source: "a.md", Chunks: 2}}) {
-			t.Fatalf("Sources = %v", srcs)
+		if got := scanAll(t, s, nil, false); len(got) != 2 {
+			t.Fatalf("Scan = %v", got)
+		}
+		if vs := allVersions(t, s); len(vs) != 1 || vs[0].Chunks != 2 {
+			t.Fatalf("ScanVersions = %v", vs)
 		}
 	})
 }
