@@ -87,6 +87,12 @@ type SourceVersion struct {
 	Updated int64 `json:"updated"`
 }
 
+// SourceInfo describes one indexed source in a listing.
+type SourceInfo struct {
+	Source string `json:"source"`
+	Chunks int    `json:"chunks"`
+}
+
 // PageSize is the number of records or versions per page of a scan.
 const PageSize = 1000
 
@@ -107,8 +113,10 @@ type Store interface {
 	// Delete removes records by ID; unknown IDs are ignored.
 	Delete(ctx context.Context, ids []string) error
 
-	// Commit makes v the visible version of v.Source, atomically and durably.
-	Commit(ctx context.Context, v SourceVersion) error
+	// Commit makes each version the visible version of its source, durably.
+	// Each version is committed atomically on its own: a batch cut off midway
+	// leaves some sources at their new version and the rest at their old one.
+	Commit(ctx context.Context, versions ...SourceVersion) error
 	// Versions returns the committed versions of the given sources (sources
 	// never committed are absent from the map).
 	Versions(ctx context.Context, sources []string) (map[string]SourceVersion, error)
