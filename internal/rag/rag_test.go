@@ -2,6 +2,7 @@ package rag_test
 
 import (
 	"context"
+	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,18 +14,15 @@ import (
 	"github.com/ragops/ragops/internal/fakeopenai"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/rag"
-	"github.com/ragops/ragops/internal/vectorstore/memstore"
+	"github.com/ragops/ragops/internal/vectorstore"
 )
 
-func setup(t *testing.T, opts rag.Options) (*rag.Service, *fakeopenai.Server, *memstore.Store) {
+func setup(t *testing.T, opts rag.Options) (*rag.Service, *fakeopenai.Server, vectorstore.Store) {
 	t.Helper()
 	fake := fakeopenai.New(fakeopenai.Options{})
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	store, err := memstore.Open(t.TempDir(), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newStore(t)
 	retry := llm.Retry{MaxAttempts: 2, BaseDelay: time.Millisecond}
 	emb := llm.NewOpenAI(llm.Config{BaseURL: srv.URL + "/v1", Model: "fake-embed", Retry: retry})
 	chat := llm.NewOpenAI(llm.Config{BaseURL: srv.URL + "/v1", Model: "fake-chat", Retry: retry})
@@ -73,13 +71,10 @@ func TestChangedDocumentReplacesOldChunks(t *testing.T) {
 	if res.Added != 1 || res.Removed != 2 {
 		t.Fatalf("result %+v, want 1 added and 2 removed", res)
 	}
-	byID, err := store.IDs(ctx, "10k.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := byID["10k.md"]
-	if want := []string{rag.ChunkID("10k.md", 0, changed.Text, nil)}; !slices.Equal(ids, want) {
-		t.Fatalf("ids = %v, want %v", ids, want)
+	// Only the new version's chunk is left in the store, not just visible.
+	recs := scan(t, store, map[string]string{vectorstore.KeySource: "10k.md"})
+	if len(recs) != 1 || recs[0].Text != changed.Text || recs[0].Chunk != 0 {
+		t.Fatalf("records of 10k.md = %+v, want the new chunk only", recs)
 	}
 	srcs, _ := svc.Sources(ctx)
 	if len(srcs) != 2 || srcs[0].Chunks != 1 {
@@ -133,11 +128,7 @@ func TestAnswer(t *testing.T) {
 }
 
 func TestExtractiveAnswer(t *testing.T) {
-	store, err := memstore.Open("", "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := rag.New(store, llm.Local{}, nil, rag.Options{})
+	svc := rag.New(newStore(t), llm.Local{}, nil, rag.Options{})
 	ctx := context.Background()
 	if _, err := svc.Ingest(ctx, docs); err != nil {
 		t.Fatal(err)
@@ -221,8 +212,17 @@ func TestSyncPrunesOnlyRemovedSourcesOfItsOrigin(t *testing.T) {
 	if _, err := svc.Ingest(ctx, []rag.Document{c}); err != nil { // through the API: no origin
 		t.Fatal(err)
 	}
-	if byID, _ := store.IDsWhere(ctx, map[string]string{rag.KeyOrigin: rag.OriginDocsDir}); len(byID) != 2 || byID["c.md"] != nil {
-		t.Fatalf("docs_dir-origin sources = %v, want a.md and b.md", byID)
+	origins := map[string]string{}
+	if err := store.ScanVersions(ctx, func(page []vectorstore.SourceVersion) error {
+		for _, v := range page {
+			origins[v.Source] = v.Origin
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"a.md": rag.OriginDocsDir, "b.md": rag.OriginDocsDir, "c.md": ""}; !maps.Equal(origins, want) {
+		t.Fatalf("origins = %v, want %v", origins, want)
 	}
 
 	before := fake.Stats().EmbeddingRequests

@@ -78,7 +78,7 @@ func scalarMap(field string, m map[string]any, isFilter bool) (map[string]string
 		if strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > 64 {
 			return nil, badRequest("field %q has an empty or too long key", field)
 		}
-		if k == vectorstore.KeyChunk || (!isFilter && (k == vectorstore.KeySource || k == rag.KeyOrigin)) {
+		if (vectorstore.Reserved(k) && !(isFilter && k == vectorstore.KeySource)) || (!isFilter && k == rag.KeyOrigin) {
 			return nil, badRequest("field %q may not use the reserved key %q", field, k)
 		}
 		switch x := v.(type) {

@@ -158,14 +158,29 @@ func (s observedStore) Query(ctx context.Context, e []float32, k int, f map[stri
 	return s.Store.Query(ctx, e, k, f)
 }
 
-func (s observedStore) IDs(ctx context.Context, sources ...string) (ids map[string][]string, err error) {
-	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
-	return s.Store.IDs(ctx, sources...)
+func (s observedStore) Scan(ctx context.Context, f map[string]string, emb bool, fn func([]vectorstore.Record) error) (err error) {
+	defer func(start time.Time) { s.observe("scan", start, err) }(time.Now())
+	return s.Store.Scan(ctx, f, emb, fn)
 }
 
-func (s observedStore) IDsWhere(ctx context.Context, filter map[string]string) (ids map[string][]string, err error) {
-	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
-	return s.Store.IDsWhere(ctx, filter)
+func (s observedStore) Commit(ctx context.Context, vs ...vectorstore.SourceVersion) (err error) {
+	defer func(start time.Time) { s.observe("commit", start, err) }(time.Now())
+	return s.Store.Commit(ctx, vs...)
+}
+
+func (s observedStore) Versions(ctx context.Context, sources []string) (out map[string]vectorstore.SourceVersion, err error) {
+	defer func(start time.Time) { s.observe("versions", start, err) }(time.Now())
+	return s.Store.Versions(ctx, sources)
+}
+
+func (s observedStore) ScanVersions(ctx context.Context, fn func([]vectorstore.SourceVersion) error) (err error) {
+	defer func(start time.Time) { s.observe("scan_versions", start, err) }(time.Now())
+	return s.Store.ScanVersions(ctx, fn)
+}
+
+func (s observedStore) Uncommit(ctx context.Context, source string) (err error) {
+	defer func(start time.Time) { s.observe("uncommit", start, err) }(time.Now())
+	return s.Store.Uncommit(ctx, source)
 }
 
 func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
@@ -173,7 +188,3 @@ func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
 	return s.Store.Delete(ctx, ids)
 }
 
-func (s observedStore) Sources(ctx context.Context) (out []vectorstore.SourceInfo, err error) {
-	defer func(start time.Time) { s.observe("sources", start, err) }(time.Now())
-	return s.Store.Sources(ctx)
-}

@@ -265,43 +265,18 @@ func (s *server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// startupIngest ingests DOCS_DIR, retrying with backoff until it succeeds,
-// then marks the server ready.
+// startupIngest prepares the index (adopting the chunks of an older server
+// version) and ingests DOCS_DIR, retrying with backoff until it succeeds,
+// then marks the server ready and keeps the index tidy in the background.
 func (s *server) startupIngest(ctx context.Context) {
-	if s.cfg.DocsDir == "" {
-		s.ready.Store(true)
-		s.metrics.startupOK.Set(1)
-		return
-	}
 	delay := 500 * time.Millisecond
+	adopted := false
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		docs, skipped, err := rag.LoadDir(s.cfg.DocsDir)
+		err := s.startupStep(ctx, &adopted)
 		if err == nil {
-			keep := make([]string, 0, len(skipped))
-			for name, why := range skipped {
-				s.log.Info("Skipping file in DOCS_DIR", "file", name, "reason", why)
-				keep = append(keep, name)
-			}
-			if len(docs) == 0 && len(keep) == 0 {
-				s.log.Warn("DOCS_DIR is empty: documents ingested from it earlier are removed from the index", "docs_dir", s.cfg.DocsDir)
-			}
-			// The index follows DOCS_DIR: sources ingested from it earlier
-			// whose file is gone are deleted (a skipped file keeps its last
-			// version; documents added through the API are never touched).
-			var res rag.SyncResult
-			res, err = s.svc.Sync(ctx, rag.OriginDocsDir, docs, keep)
-			if err == nil {
-				if len(res.Pruned) > 0 {
-					s.log.Info("Removed sources no longer in DOCS_DIR", "sources", res.Pruned, "chunks", res.PrunedChunks)
-				}
-				s.log.Info("Start-up ingestion done", "documents", res.Documents, "added", res.Added,
-					"unchanged", res.Unchanged, "removed", res.Removed, "pruned_sources", len(res.Pruned),
-					"duration", time.Since(start).String())
-				s.ready.Store(true)
-				s.metrics.startupOK.Set(1)
-				return
-			}
+			s.ready.Store(true)
+			s.metrics.startupOK.Set(1)
+			break
 		}
 		if ctx.Err() != nil {
 			return
@@ -313,6 +288,105 @@ func (s *server) startupIngest(ctx context.Context) {
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 30*time.Second)
+	}
+	s.maintainLoop(ctx)
+}
+
+func (s *server) startupStep(ctx context.Context, adopted *bool) error {
+	if !*adopted {
+		if err := s.adoptLegacy(ctx); err != nil {
+			return err
+		}
+		*adopted = true
+	}
+	if s.cfg.DocsDir == "" {
+		return nil
+	}
+	start := time.Now()
+	docs, skipped, err := rag.LoadDir(s.cfg.DocsDir)
+	if err != nil {
+		return err
+	}
+	keep := make([]string, 0, len(skipped))
+	for name, why := range skipped {
+		s.log.Info("Skipping file in DOCS_DIR", "file", name, "reason", why)
+		keep = append(keep, name)
+	}
+	if len(docs) == 0 && len(keep) == 0 {
+		s.log.Warn("DOCS_DIR is empty: documents ingested from it earlier are removed from the index", "docs_dir", s.cfg.DocsDir)
+	}
+	// The index follows DOCS_DIR: sources ingested from it earlier whose file
+	// is gone are deleted (a skipped file keeps its last version; documents
+	// added through the API are never touched).
+	res, err := s.svc.Sync(ctx, rag.OriginDocsDir, docs, keep)
+	if err != nil {
+		return err
+	}
+	if len(res.Pruned) > 0 {
+		s.log.Info("Removed sources no longer in DOCS_DIR", "sources", res.Pruned, "chunks", res.PrunedChunks)
+	}
+	s.log.Info("Start-up ingestion done", "documents", res.Documents, "added", res.Added, "reused", res.Reused,
+		"unchanged", res.Unchanged, "removed", res.Removed, "pruned_sources", len(res.Pruned),
+		"duration", time.Since(start).String())
+	return nil
+}
+
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// adoptLegacy runs Maintain before the server is ready when the store holds
+// chunks but no commit record: an index written by a server version before
+// commit records, whose documents must stay visible. Otherwise it costs one
+// small read of each kind.
+func (s *server) adoptLegacy(ctx context.Context) error {
+	store := s.svc.Store()
+	versions, records := false, false
+	err := store.ScanVersions(ctx, func([]vectorstore.SourceVersion) error { versions = true; return errStop })
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if versions {
+		return nil
+	}
+	err = store.Scan(ctx, nil, false, func([]vectorstore.Record) error { records = true; return errStop })
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if !records {
+		return nil
+	}
+	res, err := s.svc.Maintain(ctx, rag.DefaultGrace)
+	if err != nil {
+		return err
+	}
+	s.log.Info("Adopted the index of an older server version", "sources", res.Adopted, "chunks", res.Scanned)
+	return nil
+}
+
+// MaintainInterval is how often the server pages through the index to
+// collect the garbage of interrupted writes (see rag.Service.Maintain).
+const MaintainInterval = time.Hour
+
+// maintainLoop runs Maintain now and then every MaintainInterval until ctx
+// ends. Several replicas may do so at once: it is idempotent.
+func (s *server) maintainLoop(ctx context.Context) {
+	for {
+		start := time.Now()
+		res, err := s.svc.Maintain(ctx, rag.DefaultGrace)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Warn("Index maintenance failed", "error", err.Error())
+		case res.Collected > 0 || res.Adopted > 0:
+			s.log.Info("Index maintenance done", "scanned", res.Scanned, "collected", res.Collected,
+				"adopted", res.Adopted, "duration", time.Since(start).String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(MaintainInterval):
+		}
 	}
 }
 

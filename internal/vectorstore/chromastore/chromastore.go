@@ -5,6 +5,11 @@
 // collection is created with an embedding function that refuses to run (the
 // library's default one would try to download onnxruntime) and with the cosine
 // space set explicitly. Integer metadata comes back from Chroma as float64.
+//
+// The commit records of a collection live in a companion collection
+// (VersionsCollection): one record per source, ID a hash of the source name,
+// a one-dimensional placeholder vector. Chroma writes each record of an
+// upsert atomically, which is all the versioned protocol of vectorstore needs.
 package chromastore
 
 import (
@@ -24,7 +29,7 @@ import (
 )
 
 // pageSize bounds records per request (Chroma's max_batch_size is ~5k).
-const pageSize = 1000
+const pageSize = vectorstore.PageSize
 
 // Options configure a Store.
 type Options struct {
@@ -44,7 +49,8 @@ type Store struct {
 	timeout time.Duration
 
 	mu   sync.Mutex
-	coll chroma.Collection
+	coll chroma.Collection // nil until first used, or after Chroma lost it
+	vers chroma.Collection // the commit records, likewise
 }
 
 // New returns a store; it does not contact Chroma until first used.
@@ -98,7 +104,7 @@ func (s *Store) wrap(op string, err error) error {
 	msg := err.Error()
 	if strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "NotFound") {
 		s.mu.Lock()
-		s.coll = nil
+		s.coll, s.vers = nil, nil
 		s.mu.Unlock()
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -145,6 +151,8 @@ func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
 			attrs := []*chroma.MetaAttribute{
 				chroma.NewStringAttribute(vectorstore.KeySource, r.Source),
 				chroma.NewIntAttribute(vectorstore.KeyChunk, int64(r.Chunk)),
+				chroma.NewStringAttribute(vectorstore.KeyVersion, r.Version),
+				chroma.NewIntAttribute(vectorstore.KeyWritten, r.Written),
 			}
 			for _, k := range sortedKeys(r.Metadata) {
 				attrs = append(attrs, chroma.NewStringAttribute(k, r.Metadata[k]))
@@ -203,6 +211,12 @@ func (s *Store) Query(ctx context.Context, embedding []float32, k int, filter ma
 		opts = append(opts, chroma.WithWhere(w))
 	}
 	res, err := coll.Query(ctx, opts...)
+	// A record deleted while Chroma answers comes back with a null document,
+	// which the client refuses to decode: the answer of a moment later is
+	// whole. (Deletes are how replaced versions leave.)
+	for try := 0; err != nil && try < 3 && strings.Contains(err.Error(), "error unmarshalling") && ctx.Err() == nil; try++ {
+		res, err = coll.Query(ctx, opts...)
+	}
 	if err != nil {
 		return nil, s.wrap("query", err)
 	}
@@ -221,7 +235,8 @@ func (s *Store) Query(ctx context.Context, embedding []float32, k int, filter ma
 			h.Text = docs[i].ContentString()
 		}
 		if i < len(mds) {
-			h.Source, h.Chunk, h.Metadata = fromMetadata(mds[i])
+			r := fromMetadata(mds[i])
+			h.Source, h.Chunk, h.Metadata, h.Version = r.Source, r.Chunk, r.Metadata, r.Version
 		}
 		if i < len(dists) {
 			// Cosine distance is 1 - cosine similarity.
@@ -237,115 +252,6 @@ func group[S ~[]E, E any](groups []S) S {
 		return nil
 	}
 	return groups[0]
-}
-
-// fromMetadata splits Chroma metadata into source, chunk and user metadata.
-func fromMetadata(md chroma.DocumentMetadata) (source string, chunk int, user map[string]string) {
-	user = map[string]string{}
-	impl, ok := md.(*chroma.DocumentMetadataImpl)
-	if !ok || impl == nil {
-		return "", 0, user
-	}
-	for _, k := range impl.Keys() {
-		switch k {
-		case vectorstore.KeySource:
-			source, _ = md.GetString(k)
-		case vectorstore.KeyChunk:
-			if f, ok := md.GetFloat(k); ok { // what Chroma's JSON gives back
-				chunk = int(f)
-			} else if n, ok := md.GetInt(k); ok {
-				chunk = int(n)
-			}
-		default:
-			if v, ok := md.GetString(k); ok {
-				user[k] = v
-			} else if v, ok := md.GetRaw(k); ok {
-				user[k] = fmt.Sprint(v)
-			}
-		}
-	}
-	return source, chunk, user
-}
-
-// get pages through the records matching w (nil for all).
-func (s *Store) get(ctx context.Context, w chroma.WhereClause, fn func(id string, md chroma.DocumentMetadata)) error {
-	coll, err := s.collection(ctx)
-	if err != nil {
-		return s.wrap("get", err)
-	}
-	for offset := 0; ; offset += pageSize {
-		opts := []chroma.CollectionGetOption{
-			chroma.WithInclude(chroma.IncludeMetadatas),
-			chroma.WithLimit(pageSize), chroma.WithOffset(offset),
-		}
-		if w != nil {
-			opts = append(opts, chroma.WithWhere(w))
-		}
-		res, err := coll.Get(ctx, opts...)
-		if err != nil {
-			return s.wrap("get", err)
-		}
-		ids, mds := res.GetIDs(), res.GetMetadatas()
-		for i, id := range ids {
-			var md chroma.DocumentMetadata
-			if i < len(mds) {
-				md = mds[i]
-			}
-			fn(string(id), md)
-		}
-		if len(ids) < pageSize {
-			return nil
-		}
-	}
-}
-
-// IDs implements vectorstore.Store. It asks for up to 100 sources per
-// request ($in), so that ingesting many documents costs few round trips.
-func (s *Store) IDs(ctx context.Context, sources ...string) (map[string][]string, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	out := map[string][]string{}
-	for batch := range slices.Chunk(sources, 100) {
-		var w chroma.WhereClause
-		if len(batch) == 1 {
-			w = chroma.EqString(chroma.K(vectorstore.KeySource), batch[0])
-		} else {
-			w = chroma.InString(chroma.K(vectorstore.KeySource), batch...)
-		}
-		err := s.get(ctx, w, func(id string, md chroma.DocumentMetadata) {
-			if md != nil {
-				src, _ := md.GetString(vectorstore.KeySource)
-				out[src] = append(out[src], id)
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	for _, ids := range out {
-		slices.Sort(ids)
-	}
-	return out, nil
-}
-
-// IDsWhere implements vectorstore.Store.
-func (s *Store) IDsWhere(ctx context.Context, filter map[string]string) (map[string][]string, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	out := map[string][]string{}
-	err := s.get(ctx, where(filter), func(id string, md chroma.DocumentMetadata) {
-		if md != nil {
-			src, _ := md.GetString(vectorstore.KeySource)
-			out[src] = append(out[src], id)
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, ids := range out {
-		slices.Sort(ids)
-	}
-	return out, nil
 }
 
 // Delete implements vectorstore.Store.
@@ -369,28 +275,6 @@ func (s *Store) Delete(ctx context.Context, ids []string) error {
 		}
 	}
 	return nil
-}
-
-// Sources implements vectorstore.Store.
-func (s *Store) Sources(ctx context.Context) ([]vectorstore.SourceInfo, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	counts := map[string]int{}
-	err := s.get(ctx, nil, func(_ string, md chroma.DocumentMetadata) {
-		if md != nil {
-			src, _ := md.GetString(vectorstore.KeySource)
-			counts[src]++
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]vectorstore.SourceInfo, 0, len(counts))
-	for src, n := range counts {
-		out = append(out, vectorstore.SourceInfo{Source: src, Chunks: n})
-	}
-	slices.SortFunc(out, func(a, b vectorstore.SourceInfo) int { return strings.Compare(a.Source, b.Source) })
-	return out, nil
 }
 
 // Ping implements vectorstore.Store with Chroma's heartbeat.
