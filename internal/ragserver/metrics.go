@@ -187,4 +187,3 @@ func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
 	defer func(start time.Time) { s.observe("delete", start, err) }(time.Now())
 	return s.Store.Delete(ctx, ids)
 }
-
