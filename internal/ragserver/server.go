@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ import (
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"
 	"github.com/ragops/ragops/internal/vectorstore/chromastore"
-	"github.com/ragops/ragops/internal/vectorstore/memstore"
+	"github.com/ragops/ragops/internal/vectorstore/sqlitestore"
 )
 
 // Run runs the server until ctx ends, then shuts down gracefully. With
@@ -170,12 +169,11 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		}
 		store, s.storeKind = cs, "chroma"
 	} else {
-		dir := filepath.Join(cfg.DataDir, "chromem")
-		ms, err := memstore.Open(dir, s.collection)
+		ss, err := sqlitestore.Open(cfg.DataDir, s.collection)
 		if err != nil {
 			return nil, fmt.Errorf("DATA_DIR: %w", err)
 		}
-		store, s.storeKind = ms, "embedded"
+		store, s.storeKind = ss, "embedded"
 	}
 	s.svc = rag.New(observedStore{store, s.metrics}, emb, chat, rag.Options{
 		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
