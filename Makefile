@@ -76,6 +76,11 @@ test: manifests generate fmt vet envtest chroma helm ## Run all tests: envtest (
 	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
+SOAK_KILLS ?= 500
+.PHONY: soak
+soak: ## Crash-loop soak: SIGKILL the real ragserver SOAK_KILLS times while it writes (make test does 50).
+	RAGOPS_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./test/crash/ -run TestCrashLoop -count=1 -v -timeout 60m
+
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
