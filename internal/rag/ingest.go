@@ -142,15 +142,19 @@ func (s *Service) ingest(ctx context.Context, docs []Document, origin string) (I
 	var commits []vectorstore.SourceVersion
 	var stale []string
 	for _, d := range docs {
+		if origin != "" {
+			// The chunks say where they come from too, so that queries can
+			// filter on it (and the digest changes with the owner).
+			md := make(map[string]string, len(d.Metadata)+1)
+			maps.Copy(md, d.Metadata)
+			md[KeyOrigin] = origin
+			d.Metadata = md
+		}
 		texts := chunk.Split(d.Text, s.opts.ChunkSize, s.opts.ChunkOverlap)
 		dig := digest(d.Metadata, texts)
 		old, has := cur[d.Source]
 		if has && versionDigest(old.Version) == dig {
 			res.Unchanged += len(texts)
-			if old.Origin != origin { // the same content, claimed by another origin
-				old.Origin, old.Updated = origin, now
-				commits = append(commits, old)
-			}
 			continue
 		}
 		version := newVersion(dig)
@@ -286,9 +290,10 @@ dispatch:
 	return g.Wait()
 }
 
-// KeyOrigin was the metadata key that recorded where a chunk came from
-// before commit records held it; it stays reserved, so that old chunks keep
-// their meaning.
+// KeyOrigin is the metadata key that records where a chunk came from. Only
+// Sync sets it (its commit records hold it too); it is reserved, so that
+// documents added through the API can never be mistaken for (and pruned as)
+// documents of a synced set.
 const KeyOrigin = "origin"
 
 // OriginDocsDir is the origin of the documents ingested from DOCS_DIR.

@@ -131,39 +131,47 @@ func (s *Store) collection(ctx context.Context) (chroma.Collection, error) {
 	return c, nil
 }
 
-// Upsert implements vectorstore.Store.
+// Upsert implements vectorstore.Store, pageSize records per request, each
+// request under its own timeout.
 func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
+	for batch := range slices.Chunk(recs, pageSize) {
+		if err := s.upsert(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) upsert(ctx context.Context, batch []vectorstore.Record) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	coll, err := s.collection(ctx)
 	if err != nil {
 		return s.wrap("upsert", err)
 	}
-	for batch := range slices.Chunk(recs, pageSize) {
-		ids := make([]chroma.DocumentID, len(batch))
-		texts := make([]string, len(batch))
-		embs := make([]embeddings.Embedding, len(batch))
-		mds := make([]chroma.DocumentMetadata, len(batch))
-		for i, r := range batch {
-			ids[i] = chroma.DocumentID(r.ID)
-			texts[i] = r.Text
-			embs[i] = embeddings.NewEmbeddingFromFloat32(r.Embedding)
-			attrs := []*chroma.MetaAttribute{
-				chroma.NewStringAttribute(vectorstore.KeySource, r.Source),
-				chroma.NewIntAttribute(vectorstore.KeyChunk, int64(r.Chunk)),
-				chroma.NewStringAttribute(vectorstore.KeyVersion, r.Version),
-				chroma.NewIntAttribute(vectorstore.KeyWritten, r.Written),
-			}
-			for _, k := range sortedKeys(r.Metadata) {
-				attrs = append(attrs, chroma.NewStringAttribute(k, r.Metadata[k]))
-			}
-			mds[i] = chroma.NewDocumentMetadata(attrs...)
+	ids := make([]chroma.DocumentID, len(batch))
+	texts := make([]string, len(batch))
+	embs := make([]embeddings.Embedding, len(batch))
+	mds := make([]chroma.DocumentMetadata, len(batch))
+	for i, r := range batch {
+		ids[i] = chroma.DocumentID(r.ID)
+		texts[i] = r.Text
+		embs[i] = embeddings.NewEmbeddingFromFloat32(r.Embedding)
+		attrs := []*chroma.MetaAttribute{
+			chroma.NewStringAttribute(vectorstore.KeySource, r.Source),
+			chroma.NewIntAttribute(vectorstore.KeyChunk, int64(r.Chunk)),
+			chroma.NewStringAttribute(vectorstore.KeyVersion, r.Version),
+			chroma.NewIntAttribute(vectorstore.KeyWritten, r.Written),
 		}
-		err := coll.Upsert(ctx, chroma.WithIDs(ids...), chroma.WithTexts(texts...),
-			chroma.WithEmbeddings(embs...), chroma.WithMetadatas(mds...))
-		if err != nil {
-			return s.wrap("upsert", err)
+		for _, k := range sortedKeys(r.Metadata) {
+			attrs = append(attrs, chroma.NewStringAttribute(k, r.Metadata[k]))
 		}
+		mds[i] = chroma.NewDocumentMetadata(attrs...)
+	}
+	err = coll.Upsert(ctx, chroma.WithIDs(ids...), chroma.WithTexts(texts...),
+		chroma.WithEmbeddings(embs...), chroma.WithMetadatas(mds...))
+	if err != nil {
+		return s.wrap("upsert", err)
 	}
 	return nil
 }
@@ -259,22 +267,26 @@ func (s *Store) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	for batch := range slices.Chunk(ids, pageSize) {
+		if err := s.delete(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) delete(ctx context.Context, batch []string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	coll, err := s.collection(ctx)
 	if err != nil {
 		return s.wrap("delete", err)
 	}
-	for batch := range slices.Chunk(ids, pageSize) {
-		docIDs := make([]chroma.DocumentID, len(batch))
-		for i, id := range batch {
-			docIDs[i] = chroma.DocumentID(id)
-		}
-		if err := coll.Delete(ctx, chroma.WithIDs(docIDs...)); err != nil {
-			return s.wrap("delete", err)
-		}
+	docIDs := make([]chroma.DocumentID, len(batch))
+	for i, id := range batch {
+		docIDs[i] = chroma.DocumentID(id)
 	}
-	return nil
+	return s.wrap("delete", coll.Delete(ctx, chroma.WithIDs(docIDs...)))
 }
 
 // Ping implements vectorstore.Store with Chroma's heartbeat.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,4 +95,56 @@ func TestCollectionName(t *testing.T) {
 	if err := chromastore.ValidCollectionName("ragops-text-embedding-3-small"); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestScanOfALargeCollection pages through a large collection on the real
+// Chroma (RAGOPS_SCAN_CHUNKS chunks: 20,000 in make test, 100,000 in make
+// soak), with a per-request timeout below the time the whole scan takes: a
+// scan never runs under one deadline, so the maintenance of a large index
+// always finishes.
+func TestScanOfALargeCollection(t *testing.T) {
+	srv := chromaserver.Shared(t)
+	ctx := context.Background()
+	n, timeout := 20_000, 2*time.Second
+	if v := os.Getenv("RAGOPS_SCAN_CHUNKS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			t.Fatalf("RAGOPS_SCAN_CHUNKS=%q is not a positive number", v)
+		}
+	}
+	s, err := chromastore.New(chromastore.Options{URL: srv.URL(), Collection: fmt.Sprintf("scan-%d", seq.Add(1)), Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	start := time.Now()
+	batch := make([]vectorstore.Record, 0, vectorstore.PageSize)
+	for i := range n {
+		batch = append(batch, vectorstore.Record{ID: fmt.Sprintf("r%06d", i), Source: fmt.Sprintf("s%d.md", i%97), Chunk: i,
+			Text: "t", Embedding: []float32{float32(i%7) + 1, 1, 0, float32(i % 3)}, Version: "v", Written: 1})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := s.Upsert(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	t.Logf("wrote %d chunks in %s", n, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	seen, pages := map[string]bool{}, 0
+	err = s.Scan(ctx, nil, false, func(page []vectorstore.Record) error {
+		pages++
+		for _, r := range page {
+			seen[r.ID] = true
+		}
+		return nil
+	})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("scan after %d pages, %s: %v", pages, took, err)
+	}
+	if len(seen) != n {
+		t.Fatalf("scan saw %d distinct chunks, want %d", len(seen), n)
+	}
+	t.Logf("scanned %d chunks in %d pages in %s (per-request timeout %s)", n, pages, took.Round(time.Millisecond), timeout)
 }

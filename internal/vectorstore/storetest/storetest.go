@@ -335,12 +335,16 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("after deleting s1.md, Scan found %d records", len(got))
 		}
 		var sources []string
+		var vs []vectorstore.SourceVersion
 		for i := range n {
 			src := fmt.Sprintf("src%05d.md", i)
 			sources = append(sources, src)
-			must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: src, Version: "v", Chunks: i}))
+			vs = append(vs, vectorstore.SourceVersion{Source: src, Version: "v", Chunks: i})
 		}
-		vs := allVersions(t, s)
+		must(t, s.Commit(ctx, vs[:7]...))
+		must(t, s.Commit(ctx, vs[7:]...)) // more than PageSize in one call
+		vs = nil
+		vs = allVersions(t, s)
 		if len(vs) != n || vs[0].Source != "src00000.md" || vs[n-1].Source != sources[n-1] || vs[n-1].Chunks != n-1 {
 			t.Fatalf("ScanVersions found %d versions, want %d sorted", len(vs), n)
 		}
