@@ -27,7 +27,7 @@ var seq atomic.Int64
 
 func open(t *testing.T, url, name string) *chromastore.Store {
 	t.Helper()
-	s, err := chromastore.New(chromastore.Options{URL: url, Collection: name, Timeout: 5 * time.Second})
+	s, err := chromastore.New(chromastore.Options{URL: url, Collection: name, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +105,16 @@ func TestCollectionName(t *testing.T) {
 func TestScanOfALargeCollection(t *testing.T) {
 	srv := chromaserver.Shared(t)
 	ctx := context.Background()
-	n, timeout := 20_000, 2*time.Second
+	n, timeout := 20_000, 3*time.Second
 	if v := os.Getenv("RAGOPS_SCAN_CHUNKS"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 {
 			t.Fatalf("RAGOPS_SCAN_CHUNKS=%q is not a positive number", v)
 		}
 	}
-	s, err := chromastore.New(chromastore.Options{URL: srv.URL(), Collection: fmt.Sprintf("scan-%d", seq.Add(1)), Timeout: timeout})
+	name := fmt.Sprintf("scan-%d", seq.Add(1))
+	w := open(t, srv.URL(), name) // writes get the default room
+	s, err := chromastore.New(chromastore.Options{URL: srv.URL(), Collection: name, Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func TestScanOfALargeCollection(t *testing.T) {
 		batch = append(batch, vectorstore.Record{ID: fmt.Sprintf("r%06d", i), Source: fmt.Sprintf("s%d.md", i%97), Chunk: i,
 			Text: "t", Embedding: []float32{float32(i%7) + 1, 1, 0, float32(i % 3)}, Version: "v", Written: 1})
 		if len(batch) == cap(batch) || i == n-1 {
-			if err := s.Upsert(ctx, batch); err != nil {
+			if err := w.Upsert(ctx, batch); err != nil {
 				t.Fatal(err)
 			}
 			batch = batch[:0]
