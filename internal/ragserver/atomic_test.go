@@ -34,16 +34,16 @@ func TestRequestCutOffByTimeoutLeavesNoHalfDocument(t *testing.T) {
 	model, modelURL := fake(t)
 	ts := start(t, map[string]string{
 		"OPENAI_BASE_URL": modelURL, "LLM_MODEL": "local", "CHROMA_URL": chroma.URL(), "CHROMA_COLLECTION": uniqueCollection(),
-		"CHUNK_SIZE": "100", "CHUNK_OVERLAP": "0", "EMBED_BATCH_SIZE": "16", "EMBED_CONCURRENCY": "2", "REQUEST_TIMEOUT": "1500ms",
+		"CHUNK_SIZE": "100", "CHUNK_OVERLAP": "0", "EMBED_BATCH_SIZE": "16", "EMBED_CONCURRENCY": "2", "REQUEST_TIMEOUT": "4s",
 	})
 	ts.waitReady(t)
 	if r := ts.post(t, "/documents", map[string]any{"documents": bigDocs(3, 10, "one")}); r.Status != http.StatusOK {
 		t.Fatalf("first version: %s", r)
 	}
-	// 6 documents x 200 chunks at 16 per call, 2 calls at a time, 50 ms each:
-	// about 1.9 s of embedding, cut off by the 1.5 s request timeout after
-	// some upserts of 256 chunks went through.
-	model.SetLatency(fakeopenai.Embeddings, 50*time.Millisecond)
+	// 6 documents x 200 chunks at 16 per call, 2 calls at a time, 200 ms
+	// each: about 7.5 s of embedding, cut off by the 4 s request timeout after
+	// upserts of 256 chunks went through (the first after about 1.6 s).
+	model.SetLatency(fakeopenai.Embeddings, 200*time.Millisecond)
 	r := ts.post(t, "/documents", map[string]any{"documents": bigDocs(6, 200, "two")})
 	if r.Status != http.StatusGatewayTimeout {
 		t.Fatalf("the slow update answered %s, want 504", r)
@@ -65,7 +65,7 @@ func TestRequestCutOffByTimeoutLeavesNoHalfDocument(t *testing.T) {
 		if q.Status != http.StatusOK || len(q.list("sources")) != 10 {
 			t.Fatalf("doc%d.md after the cut-off: %s", d, q)
 		}
-		if strings.Contains(q.Body, "Version two") {
+		if strings.Contains(string(q.Body), "Version two") {
 			t.Fatalf("a chunk of the cut-off version is served: %s", q)
 		}
 	}
