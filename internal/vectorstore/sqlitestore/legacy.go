@@ -41,7 +41,7 @@ func (f *file) importLegacy(ctx context.Context) error {
 	if done == "" {
 		colls, err := readLegacy(ctx, dir)
 		if err != nil {
-			return fmt.Errorf("%w: the old embedded store %s cannot be read (%v): move it out of the data directory to start "+
+			return fmt.Errorf("%w: the old embedded store %s cannot be read (%w): move it out of the data directory to start "+
 				"with an empty index (then re-ingest the documents), or restore it from a backup", vectorstore.ErrCorrupt, dir, err)
 		}
 		if err := f.insertLegacy(ctx, colls); err != nil {

@@ -127,7 +127,7 @@ func (f *file) migrate(ctx context.Context) error {
 	if err != nil {
 		return f.openErr(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }() // a no-op after Commit
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`); err != nil {
 		return f.openErr(err)
 	}

@@ -547,7 +547,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("%w: store closed", vectorstore.ErrUnavailable)
 	}
 	if err := s.f.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("%w: %v", vectorstore.ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", vectorstore.ErrUnavailable, err)
 	}
 	return nil
 }
