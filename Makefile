@@ -78,8 +78,10 @@ test: manifests generate fmt vet envtest chroma helm ## Run all tests: envtest (
 
 SOAK_KILLS ?= 500
 .PHONY: soak
-soak: ## Crash-loop soak: SIGKILL the real ragserver SOAK_KILLS times while it writes (make test does 50).
+SOAK_SCAN_CHUNKS ?= 100000
+soak: chroma ## Long data-safety runs: SOAK_KILLS SIGKILLs of the real ragserver while it writes (make test does 50); a scan of SOAK_SCAN_CHUNKS chunks on Chroma (make test: 20,000).
 	RAGOPS_SOAK_KILLS=$(SOAK_KILLS) $(GO) test ./test/crash/ -run TestCrashLoop -count=1 -v -timeout 60m
+	$(TEST_ENV) RAGOPS_SCAN_CHUNKS=$(SOAK_SCAN_CHUNKS) $(GO) test ./internal/vectorstore/chromastore/ -run TestScanOfALargeCollection -count=1 -v -timeout 30m
 
 FUZZTIME ?= 30s
 .PHONY: fuzz
