@@ -162,7 +162,7 @@ async function ask(question) {
     if (usage) {
       const u = document.createElement("span");
       u.className = "usage";
-      u.textContent = usage.total_tokens + " tokens · " + sources.length + " passages";
+      u.textContent = (usage.total_tokens ? usage.total_tokens + " tokens · " : "") + sources.length + (sources.length === 1 ? " passage" : " passages");
       li.append(u);
     }
     li.dataset.chunks = String(chunks);
@@ -228,7 +228,7 @@ $("upload-form").addEventListener("submit", async (ev) => {
     if (!resp.ok) throw new Error(await errorText(resp));
     const j = await resp.json();
     status.textContent = "Indexed " + j.documents + (j.documents === 1 ? " file" : " files") +
-      ": " + j.added + " chunks added, " + j.unchanged + " unchanged.";
+      ": " + j.added + " new " + (j.added === 1 ? "chunk" : "chunks") + ", " + j.unchanged + " unchanged.";
     $("files").value = "";
     await loadDocuments();
   } catch (err) {
