@@ -481,16 +481,8 @@ func messageText(raw json.RawMessage, param string) (string, *oaiError) {
 	texts := make([]string, 0, len(parts))
 	for j, p := range parts {
 		var part contentPart
-		dec := json.NewDecoder(bytes.NewReader(p))
-		if err := dec.Decode(&part); err != nil || part.Type == "" {
-			var typed struct {
-				Type string `json:"type"`
-			}
-			_ = json.Unmarshal(p, &typed)
-			if typed.Type == "" {
-				return "", invalid(fmt.Sprintf("%s[%d]", param, j), "each content part needs a type")
-			}
-			part.Type = typed.Type
+		if err := json.Unmarshal(p, &part); err != nil || part.Type == "" {
+			return "", invalid(fmt.Sprintf("%s[%d]", param, j), "each content part must be an object with a type")
 		}
 		if part.Type != "text" {
 			return "", invalid(fmt.Sprintf("%s[%d].type", param, j), "content parts of type %q are not supported: only text", part.Type).withCode("unsupported_content_type")
