@@ -266,5 +266,5 @@ $(NODE_CLIENTS)/node_modules/.package-lock.json: test/clients/node/package.json 
 .PHONY: chromium
 chromium: ## Install Debian's chromium (the browser of the chat page test) unless it is there.
 	@command -v $(CHROMIUM) >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y --no-install-recommends chromium || { apt-get update && apt-get install -y --no-install-recommends chromium; }; }
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
 	@test -x $(CHROMIUM)
