@@ -60,10 +60,11 @@ func (o *OpenAI) WithOptions(opts ChatOptions) ChatModel {
 func (o *OpenAI) request(msgs []Message, stream bool) openai.ChatCompletionRequest {
 	p := o.opts
 	req := openai.ChatCompletionRequest{
-		Model:               o.model,
-		Messages:            toOpenAI(msgs),
-		Stream:              stream,
-		MaxTokens:           p.MaxTokens,
+		Model:     o.model,
+		Messages:  toOpenAI(msgs),
+		Stream:    stream,
+		MaxTokens: p.MaxTokens, //nolint:staticcheck // deprecated by OpenAI, yet the one that vLLM, Ollama and older servers know
+
 		MaxCompletionTokens: p.MaxCompletionTokens,
 		Temperature:         nonZero(p.Temperature),
 		TopP:                nonZero(p.TopP),

@@ -41,7 +41,7 @@ func userMsg(text string) []openai.ChatCompletionMessage {
 }
 
 // apiErr asserts that err is OpenAI's error shape as go-openai surfaces it.
-func apiErr(t *testing.T, err error, status int, param, code string) *openai.APIError {
+func apiErr(t *testing.T, err error, status int, param, code string) openai.APIError {
 	t.Helper()
 	var e *openai.APIError
 	if !errors.As(err, &e) {
@@ -56,7 +56,7 @@ func apiErr(t *testing.T, err error, status int, param, code string) *openai.API
 	if code != "" && e.Code != code {
 		t.Fatalf("code = %v, want %q (%s)", e.Code, code, e.Message)
 	}
-	return e
+	return *e
 }
 
 // sseData returns the data lines of an SSE body, [DONE] included.
@@ -214,7 +214,7 @@ func TestOpenAIChatOffline(t *testing.T) {
 	}}}}, 400, "messages[0].content[1].type", "unsupported_content_type")
 	refuse("json response format", openai.ChatCompletionRequest{ResponseFormat: &openai.ChatCompletionResponseFormat{Type: "json_object"}}, 400, "response_format", "unsupported_parameter")
 	refuse("logprobs", openai.ChatCompletionRequest{LogProbs: true}, 400, "logprobs", "unsupported_parameter")
-	refuse("max_tokens without a model", openai.ChatCompletionRequest{MaxTokens: 5}, 400, "max_tokens", "unsupported_parameter")
+	refuse("max_completion_tokens without a model", openai.ChatCompletionRequest{MaxCompletionTokens: 5}, 400, "max_completion_tokens", "unsupported_parameter")
 	refuse("unknown model", openai.ChatCompletionRequest{Model: "gpt-4o"}, 404, "model", "model_not_found")
 	refuse("assistant last", openai.ChatCompletionRequest{Messages: []openai.ChatCompletionMessage{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "hello"}}}, 400, "messages[1]", "")
 	refuse("tool message", openai.ChatCompletionRequest{Messages: []openai.ChatCompletionMessage{{Role: "tool", Content: "42", ToolCallID: "call_1"}, {Role: "user", Content: "hi"}}}, 400, "messages[0]", "unsupported_parameter")
@@ -299,13 +299,18 @@ func TestOpenAIChatGenerative(t *testing.T) {
 		t.Fatalf("the chat model got %v", p)
 	}
 
-	// max_tokens reaches the model; its finish reason comes back.
-	resp, err = c.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: "fake-chat-1", Messages: userMsg("What are the main credit risks?"), MaxTokens: 3})
+	// max_completion_tokens and max_tokens reach the model under their own
+	// names; its finish reason comes back.
+	resp, err = c.CreateChatCompletion(ctx, openai.ChatCompletionRequest{Model: "fake-chat-1", Messages: userMsg("What are the main credit risks?"), MaxCompletionTokens: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := resp.Choices[0]; got.FinishReason != "length" || got.Message.Content != "Model fake-chat-1 read" || f.Stats().LastChatParams["max_tokens"] != 3.0 {
-		t.Fatalf("max_tokens 3: %q, finish %q, params %v", got.Message.Content, got.FinishReason, f.Stats().LastChatParams)
+	if got := resp.Choices[0]; got.FinishReason != "length" || got.Message.Content != "Model fake-chat-1 read" || f.Stats().LastChatParams["max_completion_tokens"] != 3.0 {
+		t.Fatalf("max_completion_tokens 3: %q, finish %q, params %v", got.Message.Content, got.FinishReason, f.Stats().LastChatParams)
+	}
+	r := oaiPost(t, ts, "", map[string]any{"model": "fake-chat-1", "messages": userMsg("credit risks"), "max_tokens": 2})
+	if ch := r.list("choices"); r.Status != 200 || len(ch) != 1 || ch[0].(map[string]any)["finish_reason"] != "length" || f.Stats().LastChatParams["max_tokens"] != 2.0 {
+		t.Fatalf("max_tokens 2: %s, params %v", r, f.Stats().LastChatParams)
 	}
 	// temperature 0 is sent, not dropped.
 	if r := oaiPost(t, ts, "", map[string]any{"model": "fake-chat-1", "messages": userMsg("credit risks"), "temperature": 0}); r.Status != 200 {

@@ -357,7 +357,7 @@ func chatStream(url, model, question string) (string, []string, error) {
 		}
 	}
 	if !done {
-		return answer.String(), sources, fmt.Errorf("the stream ended without data: [DONE] (%v)", sc.Err())
+		return answer.String(), sources, fmt.Errorf("the stream ended without data: [DONE] (%w)", sc.Err())
 	}
 	return answer.String(), sources, nil
 }
