@@ -15,6 +15,7 @@ import (
 
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/rag"
+	"github.com/ragops/ragops/internal/webui"
 )
 
 // The OpenAI-compatible routes: POST /v1/chat/completions answers a
@@ -23,6 +24,9 @@ import (
 // GET /v1/models names the model it answers as. Errors on these routes use
 // OpenAI's shape. docs/ragserver.md lists every request field and how it is
 // treated.
+
+// chatPage serves the chat page of package webui at / and its files under /ui/.
+var chatPage = webui.Handler()
 
 // chatCompletionRequest holds every field of OpenAI's chat completion
 // request that the server knows: those it honours or passes through, and

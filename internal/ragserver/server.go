@@ -24,7 +24,6 @@ import (
 	"github.com/ragops/ragops/internal/vectorstore"
 	"github.com/ragops/ragops/internal/vectorstore/chromastore"
 	"github.com/ragops/ragops/internal/vectorstore/memstore"
-	"github.com/ragops/ragops/internal/webui"
 )
 
 // Run runs the server until ctx ends, then shuts down gracefully. With
@@ -202,8 +201,8 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("DELETE /documents/{source}", s.auth(s.handleDeleteDocument))
 	mux.HandleFunc("POST /v1/chat/completions", s.openAIAuth(s.handleChatCompletions))
 	mux.HandleFunc("GET /v1/models", s.openAIAuth(s.handleListModels))
-	mux.Handle("GET /{$}", webui.Handler()) // the chat page: static, no token (its API calls carry one)
-	mux.Handle("GET /ui/", webui.Handler())
+	mux.Handle("GET /{$}", chatPage) // static, no token (its API calls carry one)
+	mux.Handle("GET /ui/", chatPage)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
