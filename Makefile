@@ -23,6 +23,8 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 KUBECTL ?= $(CLUSTER_BIN)/kubectl
 HELM ?= $(CLUSTER_BIN)/helm
 CHROMA ?= $(LOCALBIN)/chroma/node_modules/.bin/chroma
+NODE_CLIENTS ?= $(LOCALBIN)/node-clients
+CHROMIUM ?= /usr/bin/chromium
 LOCALCLUSTER := hack/localcluster/localcluster.sh
 
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
@@ -32,8 +34,10 @@ CHROMADB_BINDINGS_VERSION ?= 0.1.3
 
 LDFLAGS := -s -w -X github.com/ragops/ragops/internal/version.Version=$(VERSION) -X github.com/ragops/ragops/internal/version.Commit=$(COMMIT)
 
-# Environment every test run gets: the envtest binaries and the real Chroma server.
-TEST_ENV = KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) RAGOPS_CHROMA_BIN=$(CHROMA) RAGOPS_HELM_BIN=$(HELM) RAGOPS_KUBECTL_BIN=$(KUBECTL)
+# Environment every test run gets: the envtest binaries, the real Chroma server, the npm OpenAI
+# clients and Chromium (test/clients).
+TEST_ENV = KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) RAGOPS_CHROMA_BIN=$(CHROMA) RAGOPS_HELM_BIN=$(HELM) RAGOPS_KUBECTL_BIN=$(KUBECTL) \
+	RAGOPS_NODE_CLIENTS_DIR=$(NODE_CLIENTS) RAGOPS_CHROMIUM_BIN=$(CHROMIUM)
 
 .PHONY: all
 all: build
@@ -72,7 +76,7 @@ lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest chroma helm ## Run all tests: envtest (real kube-apiserver), real Chroma, fuzz smoke.
+test: manifests generate fmt vet envtest chroma helm node-clients chromium ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, fuzz smoke.
 	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
@@ -257,3 +261,17 @@ $(CHROMA):
 	cd $(LOCALBIN)/chroma && npm install --no-audit --no-fund --loglevel=error \
 	  chromadb@$(CHROMADB_NPM_VERSION) chromadb-js-bindings-linux-x64-gnu@$(CHROMADB_BINDINGS_VERSION)
 	@test -x $(CHROMA)
+
+.PHONY: node-clients
+node-clients: $(NODE_CLIENTS)/node_modules/.package-lock.json ## Install the pinned openai and LangChain.js npm packages (test/clients/node) into bin/node-clients.
+$(NODE_CLIENTS)/node_modules/.package-lock.json: test/clients/node/package.json test/clients/node/package-lock.json
+	mkdir -p $(NODE_CLIENTS)
+	cp test/clients/node/package.json test/clients/node/package-lock.json $(NODE_CLIENTS)/
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	@test -f $@ && touch $@
+
+.PHONY: chromium
+chromium: ## Install Debian's chromium (the browser of the chat page test) unless it is there.
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; }
+	@test -x $(CHROMIUM)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -49,6 +50,11 @@ type Stats struct {
 	// LastChatModel and LastEmbeddingModel are the models of the latest calls.
 	LastChatModel      string `json:"last_chat_model"`
 	LastEmbeddingModel string `json:"last_embedding_model"`
+	// LastChatParams holds the other fields of the latest chat request
+	// (temperature, max_tokens, stop, user...), as sent.
+	LastChatParams map[string]any `json:"last_chat_params,omitempty"`
+	// LastChatPrompt is the user text of the latest chat request.
+	LastChatPrompt string `json:"last_chat_prompt,omitempty"`
 }
 
 // Options configure a Server.
@@ -294,7 +300,13 @@ type chatRequest struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	MaxTokens           int             `json:"max_tokens"`
+	MaxCompletionTokens int             `json:"max_completion_tokens"`
+	Stop                json.RawMessage `json:"stop"`
 }
+
+// chatFields are the fields of a chat request that LastChatParams leaves out.
+var chatFields = map[string]bool{"model": true, "messages": true, "stream": true, "stream_options": true}
 
 var (
 	sourceLine   = regexp.MustCompile(`(?m)^\[(\d+)\][^\n]*?source: ?([^\s,)]+)`)
@@ -320,9 +332,20 @@ func Answer(model, prompt string) string {
 
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	var req chatRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<20))
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), "invalid_request_error", "")
 		return
+	}
+	params := map[string]any{}
+	_ = json.Unmarshal(body, &params)
+	for k := range params {
+		if chatFields[k] {
+			delete(params, k)
+		}
 	}
 	if req.Model == "" || len(req.Messages) == 0 {
 		writeError(w, http.StatusBadRequest, "model and messages are required", "invalid_request_error", "")
@@ -350,10 +373,32 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		s.stats.StreamRequests++
 	}
 	s.stats.LastChatModel = req.Model
+	s.stats.LastChatParams = params
+	s.stats.LastChatPrompt = prompt.String()
 	s.mu.Unlock()
 
+	// stop and max_tokens are honoured as a real model would: the answer
+	// ends before the first stop sequence, or after max_tokens words
+	// (finish_reason "length").
 	answer := Answer(req.Model, prompt.String())
+	var stops []string
+	if err := json.Unmarshal(req.Stop, &stops); err != nil {
+		var one string
+		if json.Unmarshal(req.Stop, &one) == nil && one != "" {
+			stops = []string{one}
+		}
+	}
+	for _, stop := range stops {
+		if i := strings.Index(answer, stop); stop != "" && i >= 0 {
+			answer = answer[:i]
+		}
+	}
+	finish := "stop"
 	words := strings.Fields(answer)
+	if limit := max(req.MaxTokens, req.MaxCompletionTokens); limit > 0 && len(words) > limit {
+		words, finish = words[:limit], "length"
+		answer = strings.Join(words, " ")
+	}
 	usage := map[string]int{"prompt_tokens": promptTokens, "completion_tokens": len(words), "total_tokens": promptTokens + len(words)}
 	id := fmt.Sprintf("chatcmpl-fake-%d", time.Now().UnixNano())
 	created := time.Now().Unix()
@@ -363,7 +408,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 			"choices": []map[string]any{{
 				"index":         0,
 				"message":       map[string]string{"role": "assistant", "content": answer},
-				"finish_reason": "stop",
+				"finish_reason": finish,
 			}},
 			"usage": usage,
 		})
@@ -393,7 +438,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		send(chunk(map[string]string{"content": word}, nil))
 	}
-	send(chunk(map[string]string{}, "stop"))
+	send(chunk(map[string]string{}, finish))
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		send(map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,

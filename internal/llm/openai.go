@@ -69,6 +69,7 @@ type OpenAI struct {
 	model  string
 	retry  Retry
 	obs    Observer
+	opts   ChatOptions // per-request options (see WithOptions)
 }
 
 // NewOpenAI returns a client for cfg.
@@ -137,10 +138,7 @@ func (o *OpenAI) Complete(ctx context.Context, msgs []Message) (string, Usage, e
 	var text string
 	var usage Usage
 	err := o.do(ctx, "chat", func(ctx context.Context) error {
-		resp, err := o.client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{
-			Model:    o.model,
-			Messages: toOpenAI(msgs),
-		})
+		resp, err := o.client.CreateChatCompletion(ctx, o.request(msgs, false))
 		if err != nil {
 			return err
 		}
@@ -148,6 +146,7 @@ func (o *OpenAI) Complete(ctx context.Context, msgs []Message) (string, Usage, e
 			return &openai.APIError{HTTPStatusCode: http.StatusBadGateway, Message: "chat: no choices in response"}
 		}
 		text = resp.Choices[0].Message.Content
+		o.finished(resp.Choices[0].FinishReason)
 		usage = Usage{resp.Usage.PromptTokens, resp.Usage.CompletionTokens, resp.Usage.TotalTokens}
 		return nil
 	})
@@ -167,12 +166,7 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string
 		if ra != nil {
 			sctx = context.WithValue(sctx, retryAfterKey{}, ra)
 		}
-		s, err := o.client.CreateChatCompletionStream(sctx, openai.ChatCompletionRequest{
-			Model:         o.model,
-			Messages:      toOpenAI(msgs),
-			Stream:        true,
-			StreamOptions: &openai.StreamOptions{IncludeUsage: true},
-		})
+		s, err := o.client.CreateChatCompletionStream(sctx, o.request(msgs, true))
 		if err != nil {
 			scancel()
 			return err
@@ -198,6 +192,7 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string
 			usage = Usage{resp.Usage.PromptTokens, resp.Usage.CompletionTokens, resp.Usage.TotalTokens}
 		}
 		for _, c := range resp.Choices {
+			o.finished(c.FinishReason)
 			if c.Delta.Content == "" {
 				continue
 			}

@@ -310,6 +310,58 @@ func query(t *testing.T, svc, question string) queryResponse {
 	return qr
 }
 
+// chatStream asks through POST /v1/chat/completions with "stream": true and
+// returns the streamed answer and the sources of the final chunk.
+func chatStream(url, model, question string) (string, []string, error) {
+	b, _ := json.Marshal(map[string]any{"model": model, "stream": true, "messages": []map[string]string{{"role": "user", "content": question}}})
+	resp, err := httpClient.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return "", nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		data, _ := io.ReadAll(resp.Body)
+		return "", nil, fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), data)
+	}
+	var answer strings.Builder
+	var sources []string
+	done := false
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if data == "[DONE]" {
+			done = true
+			break
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Sources []struct {
+				Source string `json:"source"`
+			} `json:"sources"`
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			return "", nil, fmt.Errorf("chunk %q: %w", data, err)
+		}
+		for _, c := range chunk.Choices {
+			answer.WriteString(c.Delta.Content)
+		}
+		for _, s := range chunk.Sources {
+			sources = append(sources, s.Source)
+		}
+	}
+	if !done {
+		return answer.String(), sources, fmt.Errorf("the stream ended without data: [DONE] (%w)", sc.Err())
+	}
+	return answer.String(), sources, nil
+}
+
 func sourcesOf(qr queryResponse) []string {
 	var s []string
 	for _, src := range qr.Sources {
@@ -511,6 +563,20 @@ func TestEndToEnd(t *testing.T) {
 		f := portForward(t, "demo")
 		if code, err := httpJSON("GET", f.url("/readyz"), nil, nil); err != nil || code != 200 {
 			t.Errorf("/readyz: %d %v", code, err)
+		}
+		// The OpenAI-compatible route, streamed, and the chat page, as a user opens them.
+		answer, sources, err := chatStream(f.url("/v1/chat/completions"), "fake-chat-1", "How much did revenue grow in the third quarter?")
+		if err != nil || !strings.Contains(answer, "Model fake-chat-1 read") || !strings.Contains(strings.Join(sources, ","), "q3-earnings-call.md") {
+			t.Errorf("streamed chat completion: answer %q, sources %v, err %v", answer, sources, err)
+		}
+		if resp, err := httpClient.Get(f.url("/")); err != nil {
+			t.Errorf("GET /: %v", err)
+		} else {
+			page, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(page), "ui/app.js") {
+				t.Errorf("GET /: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), page)
+			}
 		}
 		f.stop()
 	})
