@@ -322,14 +322,25 @@ func (s *server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		want := s.token.get()
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		got, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ragserver"`)
 			writeError(w, &apiError{http.StatusUnauthorized, "missing or invalid bearer token"})
 			return
 		}
 		next(w, r)
 	}
+}
+
+// bearerToken returns the credentials of an Authorization header with the
+// Bearer scheme. The scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 func (s *server) recoverer(next http.Handler) http.Handler {
