@@ -1,8 +1,11 @@
 package ragserver_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ragops/ragops/internal/ragserver"
 )
 
 // TestAuthSchemeIsCaseInsensitive: the Bearer scheme matches in any case
@@ -59,5 +62,83 @@ func TestDuplicateJSONKeysRefused(t *testing.T) {
 	ok := `{"documents":[{"source":"a.md","text":"one","metadata":{"k":"1"}},{"source":"b.md","text":"two","metadata":{"k":"2"}}]}`
 	if r := do(t, mustReq(t, "POST", ts.URL+"/documents", strings.NewReader(ok), "application/json")); r.Status != 200 {
 		t.Fatalf("same key in two objects: %s", r)
+	}
+}
+
+// TestMetadataIsBounded: metadata is copied into every chunk, so each
+// document's metadata (and a query filter) is bounded in keys, key length,
+// value length and total bytes; a 400 names the limit, the document and the
+// key.
+func TestMetadataIsBounded(t *testing.T) {
+	ts := start(t, nil)
+	text := strings.Repeat("Treasury hedged floating-rate exposure. ", 100) // several chunks
+	doc := func(source string, md map[string]any) map[string]any {
+		return map[string]any{"documents": []map[string]any{
+			{"source": "fine.md", "text": "Fine."},
+			{"source": source, "text": text, "metadata": md},
+		}}
+	}
+	keys := func(n int) map[string]any {
+		md := map[string]any{}
+		for i := range n {
+			md[fmt.Sprintf("k%02d", i)] = "v"
+		}
+		return md
+	}
+	refused := []struct {
+		name string
+		body any
+		want string
+	}{
+		{"too many keys", doc("many.md", keys(ragserver.MaxMetadataKeys+1)),
+			`metadata of document "many.md" has 33 keys, more than the limit of 32`},
+		{"long key", doc("key.md", map[string]any{strings.Repeat("k", ragserver.MaxMetadataKeyRunes+1): "v"}),
+			`metadata of document "key.md" has a key of 65 characters ("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk..."), more than the limit of 64`},
+		{"long value", doc("value.md", map[string]any{"team": "t", "note": strings.Repeat("x", ragserver.MaxMetadataValueBytes+1)}),
+			`metadata of document "value.md": value of "note" is 1025 bytes, more than the limit of 1024`},
+		{"long multibyte value", doc("utf8.md", map[string]any{"note": strings.Repeat("é", ragserver.MaxMetadataValueBytes/2+1)}),
+			`metadata of document "utf8.md": value of "note" is 1026 bytes, more than the limit of 1024`},
+		{"too many bytes in all", doc("total.md", map[string]any{"a": strings.Repeat("x", 1000), "b": strings.Repeat("x", 1000), "c": strings.Repeat("x", 1000), "d": strings.Repeat("x", 1000), "e": strings.Repeat("x", 100)}),
+			`metadata of document "total.md" is 4105 bytes (keys and values), more than the limit of 4096`},
+		{"long filter value", map[string]any{"question": "treasury", "filter": map[string]any{"team": strings.Repeat("x", 5000)}},
+			`field "filter": value of "team" is 5000 bytes, more than the limit of 1024`},
+		{"too many filter keys", map[string]any{"question": "treasury", "filter": keys(40)},
+			`field "filter" has 40 keys, more than the limit of 32`},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "/documents"
+			if _, ok := tt.body.(map[string]any)["question"]; ok {
+				path = "/retrieve"
+			}
+			if r := ts.post(t, path, tt.body); r.Status != 400 || r.str("error") != tt.want {
+				t.Fatalf("got %s, want 400 %q", r, tt.want)
+			}
+		})
+	}
+	if r := ts.get(t, "/documents"); len(r.list("documents")) != 0 {
+		t.Fatalf("refused requests stored documents: %s", r)
+	}
+
+	// Exactly at the limits is accepted, and the metadata comes back whole.
+	atLimit := keys(ragserver.MaxMetadataKeys - 4)
+	for _, k := range []string{"a", "b", "c"} {
+		atLimit[k] = strings.Repeat("y", ragserver.MaxMetadataValueBytes)
+	}
+	used := 0
+	for k, v := range atLimit {
+		used += len(k) + len(v.(string))
+	}
+	atLimit[strings.Repeat("z", 60)] = strings.Repeat("w", ragserver.MaxMetadataBytes-used-60)
+	if r := ts.post(t, "/documents", doc("edge.md", atLimit)); r.Status != 200 {
+		t.Fatalf("metadata at the limits: %s", r)
+	}
+	r := ts.post(t, "/retrieve", map[string]any{"question": "treasury", "top_k": 1, "filter": map[string]any{"source": "edge.md", "a": atLimit["a"]}})
+	if r.Status != 200 || len(r.list("sources")) != 1 {
+		t.Fatalf("retrieve at the limits: %s", r)
+	}
+	md, _ := r.list("sources")[0].(map[string]any)["metadata"].(map[string]any)
+	if len(md) != ragserver.MaxMetadataKeys {
+		t.Fatalf("metadata came back with %d keys, want %d", len(md), ragserver.MaxMetadataKeys)
 	}
 }
