@@ -65,8 +65,17 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Call and Retry implement llm.Observer.
+// Call and Retry implement llm.Observer. The outcome is an upstream HTTP
+// status or a word; anything else is "other", so that a misbehaving upstream
+// cannot add label values.
 func (m *metrics) Call(op, outcome string, d time.Duration) {
+	switch outcome {
+	case "ok", "error", "timeout", "canceled":
+	default:
+		if n, err := strconv.Atoi(outcome); err != nil || n < 100 || n > 599 {
+			outcome = "other"
+		}
+	}
 	m.upstream.WithLabelValues(op, outcome).Observe(d.Seconds())
 }
 func (m *metrics) Retry(op string) { m.retries.WithLabelValues(op).Inc() }
@@ -82,7 +91,9 @@ func (m *metrics) Chunks(added, removed int) {
 	m.chunks.WithLabelValues("removed").Add(float64(removed))
 }
 
-// instrument records the latency of a route.
+// instrument records the latency of a route. Every label comes from a
+// closed set, whatever the client sends: the route is a pattern of the route
+// table or "unmatched", the method a standard one or "other".
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -92,8 +103,19 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is the method as a metric label: the standard methods of RFC
+// 9110 and PATCH, or "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // statusWriter remembers the status code; it passes Flush on for streaming.

@@ -2,6 +2,9 @@ package ragserver_test
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -140,5 +143,92 @@ func TestMetadataIsBounded(t *testing.T) {
 	md, _ := r.list("sources")[0].(map[string]any)["metadata"].(map[string]any)
 	if len(md) != ragserver.MaxMetadataKeys {
 		t.Fatalf("metadata came back with %d keys, want %d", len(md), ragserver.MaxMetadataKeys)
+	}
+}
+
+var seriesRE = regexp.MustCompile(`(?m)^(ragserver_\w+?)(?:_bucket|_sum|_count)?\{([^}]*)\}`)
+
+// metricSeries returns the label sets of the ragserver_ series in a
+// /metrics page (le dropped), and the labels' values by name.
+func metricSeries(page string) (series map[string]bool, values map[string]map[string]bool) {
+	series, values = map[string]bool{}, map[string]map[string]bool{}
+	for _, m := range seriesRE.FindAllStringSubmatch(page, -1) {
+		var kept []string
+		for _, l := range strings.Split(m[2], ",") {
+			name, val, _ := strings.Cut(l, "=")
+			if name == "le" {
+				continue
+			}
+			kept = append(kept, l)
+			if values[name] == nil {
+				values[name] = map[string]bool{}
+			}
+			values[name][strings.Trim(val, `"`)] = true
+		}
+		series[m[1]+"{"+strings.Join(kept, ",")+"}"] = true
+	}
+	return series, values
+}
+
+// TestMetricsLabelsAreBounded: requests with made-up methods and paths do not
+// add label values to /metrics; its size stays bounded.
+func TestMetricsLabelsAreBounded(t *testing.T) {
+	ts := start(t, nil)
+	rnd := rand.New(rand.NewPCG(1, 2))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('A' + rnd.IntN(26))
+		}
+		return string(b)
+	}
+	send := func(method, path string) {
+		t.Helper()
+		r := do(t, mustReq(t, method, ts.URL+path, nil, ""))
+		if r.Status < 400 || r.Status >= 500 {
+			t.Fatalf("%.20s... %.40s...: %s", method, path, r)
+		}
+	}
+	random := func() {
+		// A long custom method on a known route, on an unknown route, and a
+		// standard method on an unknown route.
+		send("X"+word(1000), "/query")
+		send("X"+word(1000), "/"+strings.ToLower(word(500)))
+		send("GET", "/documents/"+word(300)+"/"+word(300))
+		send("PUT", "/"+word(1000))
+	}
+	random() // every closed value that random requests can take now exists
+	ts.get(t, "/metrics") // and the series of /metrics itself
+	page := string(ts.get(t, "/metrics").Body)
+	before, _ := metricSeries(page)
+	for range 30 {
+		random()
+	}
+	page2 := string(ts.get(t, "/metrics").Body)
+	after, values := metricSeries(page2)
+	for s := range after {
+		if !before[s] {
+			t.Errorf("new series after random requests: %.200s", s)
+		}
+	}
+	if grew := len(page2) - len(page); grew > 2048 {
+		t.Errorf("/metrics grew by %d bytes (%d -> %d) after 120 random requests", grew, len(page), len(page2))
+	}
+	for m := range values["method"] {
+		if !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "other"}, m) {
+			t.Errorf("method label %.60q is not from the closed set", m)
+		}
+	}
+	routes := []string{"unmatched", "POST /query", "POST /retrieve", "POST /documents", "GET /documents", "DELETE /documents/{source}", "GET /healthz", "GET /readyz", "GET /metrics"}
+	for r := range values["route"] {
+		if !slices.Contains(routes, r) {
+			t.Errorf("route label %.60q is not from the route table", r)
+		}
+	}
+	if !values["method"]["other"] || !values["route"]["unmatched"] {
+		t.Errorf("want method=\"other\" and route=\"unmatched\" series, have methods %v routes %v", values["method"], values["route"])
+	}
+	if len(page2) > 64<<10 {
+		t.Errorf("/metrics is %d bytes", len(page2))
 	}
 }
