@@ -21,7 +21,7 @@ func fuzzHandler(t testing.TB) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler), newSecrets(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,18 @@ package ragserver_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/ragops/ragops/internal/fakeopenai"
 	"github.com/ragops/ragops/internal/ragserver"
 )
 
@@ -230,5 +237,87 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 	}
 	if len(page2) > 64<<10 {
 		t.Errorf("/metrics is %d bytes", len(page2))
+	}
+}
+
+// TestSecretsNeverLogged: a model API that quotes the caller's key in its
+// errors (refused key, server error), a key file that rotates, and a token
+// pasted into a URL: the logs of the real server never hold the key or the
+// token, and say where they were redacted.
+func TestSecretsNeverLogged(t *testing.T) {
+	const (
+		key1  = "sk-live-KEYONE-0123456789abcdef"
+		key2  = "sk-live-KEYTWO-fedcba9876543210"
+		token = "tok-TOKEN-0123456789abcdef"
+	)
+	var accepted atomic.Value
+	accepted.Store("some-other-key-0000")
+	f := fakeopenai.New(fakeopenai.Options{EchoKey: true, Keys: func() []string { return []string{accepted.Load().(string)} }})
+	var lastAuth atomic.Value
+	lastAuth.Store("")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lastAuth.Store(r.Header.Get("Authorization"))
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(key1+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, map[string]string{
+		"DOCS_DIR": sampleDocs, "OPENAI_BASE_URL": up.URL + "/v1", "OPENAI_API_KEY_FILE": keyFile,
+		"LLM_MODEL": "fake-chat", "EMBEDDING_MODEL": "fake-embed", "API_TOKEN": token,
+		"MAX_RETRIES": "0", "LOG_LEVEL": "info",
+	})
+	authed := func(method, path, body string) response {
+		req := mustReq(t, method, ts.URL+path, strings.NewReader(body), "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		return do(t, req)
+	}
+
+	// The model API refuses the key and quotes it: start-up ingestion fails.
+	waitFor(t, "start-up ingestion to fail", 10*time.Second, func() bool {
+		return strings.Contains(ts.logs.String(), "Start-up ingestion failed")
+	})
+	// It accepts the key, then fails every chat call, quoting the key.
+	accepted.Store(key1)
+	ts.waitReady(t)
+	f.SetFault(fakeopenai.Chat, fakeopenai.Fault{Status: 500, Times: -1})
+	if r := authed("POST", "/query", `{"question":"revenue"}`); r.Status != 502 {
+		t.Fatalf("query with the chat model failing: %s", r)
+	}
+	// A token pasted into a URL reaches the access log.
+	if r := authed("DELETE", "/documents/"+token, ""); r.Status != 404 {
+		t.Fatalf("delete: %s", r)
+	}
+	// The key file rotates; the model API refuses the new key, quoting it.
+	if err := os.WriteFile(keyFile, []byte(key2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(keyFile, future, future); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rotated key to be used and refused", 10*time.Second, func() bool {
+		r := authed("POST", "/retrieve", `{"question":"revenue"}`)
+		return lastAuth.Load() == "Bearer "+key2 && r.Status == 502
+	})
+
+	logs := ts.logs.String()
+	for _, want := range []string{"Start-up ingestion failed", "Request failed", "The request used the key", `"path":"/documents/` + ragserver.Redacted} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs do not mention %q", want)
+		}
+	}
+	for name, secret := range map[string]string{"first key": key1, "rotated key": key2, "API token": token} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the %s is in the logs", name)
+		}
+	}
+	if n := strings.Count(logs, `key \"`+ragserver.Redacted+`\"`); n < 3 {
+		t.Errorf("%d redacted keys in the logs, want one per failure (>= 3)", n)
+	}
+	if t.Failed() {
+		t.Logf("logs:\n%s", logs)
 	}
 }
