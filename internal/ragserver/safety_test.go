@@ -204,7 +204,7 @@ func TestMetricsLabelsAreBounded(t *testing.T) {
 		send("GET", "/documents/"+word(300)+"/"+word(300))
 		send("PUT", "/"+word(1000))
 	}
-	random() // every closed value that random requests can take now exists
+	random()              // every closed value that random requests can take now exists
 	ts.get(t, "/metrics") // and the series of /metrics itself
 	page := string(ts.get(t, "/metrics").Body)
 	before, _ := metricSeries(page)
