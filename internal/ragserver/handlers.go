@@ -391,10 +391,19 @@ func (s *server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"source": src, "removed": n})
 }
 
+// statusClientClosed is nginx's status for a request whose client went away
+// before the answer: it is not a failure of the server or of an upstream.
+const statusClientClosed = 499
+
 // classify turns a pipeline error into what the client may see.
 func (s *server) classify(r *http.Request, err error) *apiError {
 	var up *rag.UpstreamError
 	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away; whatever failed after that failed because
+		// of it. (A REQUEST_TIMEOUT is a deadline on a derived context, so
+		// it does not end up here.)
+		return &apiError{statusClientClosed, "client closed request"}
 	case errors.As(err, &up) && up.Timeout:
 		return &apiError{http.StatusGatewayTimeout, "the " + up.Service + " did not answer in time"}
 	case errors.As(err, &up) && up.Service == "vector store":
@@ -403,18 +412,21 @@ func (s *server) classify(r *http.Request, err error) *apiError {
 		return &apiError{http.StatusBadGateway, "the " + up.Service + " failed to answer"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusGatewayTimeout, "the request did not complete in time"}
-	case r.Context().Err() != nil:
-		return &apiError{499, "client closed request"}
 	}
 	return &apiError{http.StatusInternalServerError, "internal error"}
 }
 
 func (s *server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	e := s.classify(r, err)
+	if e.Status == statusClientClosed {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "Request canceled by the client",
+			slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
+		// Nobody reads the answer; the status is set for the metrics and
+		// the access log.
+		w.WriteHeader(e.Status)
+		return
+	}
 	s.log.LogAttrs(r.Context(), slog.LevelWarn, "Request failed",
 		slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
-	if e.Status == 499 {
-		return // nobody is listening
-	}
 	writeError(w, e)
 }

@@ -159,43 +159,48 @@ type observedStore struct {
 	m *metrics
 }
 
-func (s observedStore) observe(op string, start time.Time, err error) {
+// observe records a call; a call whose caller went away is "canceled", not
+// a failure of the store.
+func (s observedStore) observe(ctx context.Context, op string, start time.Time, err error) {
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.Canceled):
+		outcome = "canceled"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		outcome = "timeout"
+	default:
 		outcome = "error"
-		if errors.Is(err, context.DeadlineExceeded) {
-			outcome = "timeout"
-		}
 	}
 	s.m.upstream.WithLabelValues("store_"+op, outcome).Observe(time.Since(start).Seconds())
 }
 
 func (s observedStore) Upsert(ctx context.Context, recs []vectorstore.Record) (err error) {
-	defer func(start time.Time) { s.observe("upsert", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "upsert", start, err) }(time.Now())
 	return s.Store.Upsert(ctx, recs)
 }
 
 func (s observedStore) Query(ctx context.Context, e []float32, k int, f map[string]string) (h []vectorstore.Hit, err error) {
-	defer func(start time.Time) { s.observe("query", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "query", start, err) }(time.Now())
 	return s.Store.Query(ctx, e, k, f)
 }
 
 func (s observedStore) IDs(ctx context.Context, sources ...string) (ids map[string][]string, err error) {
-	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "ids", start, err) }(time.Now())
 	return s.Store.IDs(ctx, sources...)
 }
 
 func (s observedStore) IDsWhere(ctx context.Context, filter map[string]string) (ids map[string][]string, err error) {
-	defer func(start time.Time) { s.observe("ids", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "ids", start, err) }(time.Now())
 	return s.Store.IDsWhere(ctx, filter)
 }
 
 func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
-	defer func(start time.Time) { s.observe("delete", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "delete", start, err) }(time.Now())
 	return s.Store.Delete(ctx, ids)
 }
 
 func (s observedStore) Sources(ctx context.Context) (out []vectorstore.SourceInfo, err error) {
-	defer func(start time.Time) { s.observe("sources", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "sources", start, err) }(time.Now())
 	return s.Store.Sources(ctx)
 }

@@ -1,6 +1,8 @@
 package ragserver_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -319,5 +321,71 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("logs:\n%s", logs)
+	}
+}
+
+// TestClientCancelIs499: a client that goes away mid-request is recorded as
+// 499 in the metrics and the access log, logged at info, and not counted as
+// an upstream failure; a request that runs out of REQUEST_TIMEOUT stays 504.
+func TestClientCancelIs499(t *testing.T) {
+	f, url := fake(t)
+	ts := start(t, map[string]string{
+		"OPENAI_BASE_URL": url, "LLM_MODEL": "fake-chat", "EMBEDDING_MODEL": "fake-embed",
+		"REQUEST_TIMEOUT": "2s", "UPSTREAM_TIMEOUT": "5s", "MAX_RETRIES": "0", "LOG_LEVEL": "info",
+	})
+	if r := ts.post(t, "/documents", map[string]any{"documents": []map[string]any{{"source": "a.md", "text": "Revenue grew."}}}); r.Status != 200 {
+		t.Fatal(r)
+	}
+	f.SetLatency(fakeopenai.Chat, time.Minute)
+
+	// The client gives up while the chat model thinks.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := mustReq(t, "POST", ts.URL+"/query", strings.NewReader(`{"question":"revenue"}`), "application/json").WithContext(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	waitFor(t, "the query to reach the chat model", 5*time.Second, func() bool { return f.Stats().EmbeddingRequests >= 2 })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("client: %v, want canceled", err)
+	}
+	waitFor(t, "the access log of the canceled request", 5*time.Second, func() bool {
+		return strings.Contains(ts.logs.String(), `"path":"/query","status":499`)
+	})
+
+	// A request that runs out of REQUEST_TIMEOUT is still a 504.
+	if r := ts.post(t, "/query", map[string]any{"question": "revenue"}); r.Status != 504 {
+		t.Fatalf("query past REQUEST_TIMEOUT: %s", r)
+	}
+
+	m := string(ts.get(t, "/metrics").Body)
+	for _, want := range []string{
+		`ragserver_http_request_duration_seconds_count{code="499",method="POST",route="POST /query"} 1`,
+		`ragserver_http_request_duration_seconds_count{code="504",method="POST",route="POST /query"} 1`,
+		`ragserver_upstream_request_duration_seconds_count{kind="chat",outcome="canceled"} 1`,
+		`ragserver_upstream_request_duration_seconds_count{kind="chat",outcome="timeout"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, bad := range []string{`code="502"`, `code="503"`, `kind="chat",outcome="error"`} {
+		if strings.Contains(m, bad) {
+			t.Errorf("metrics count a failure: %s", bad)
+		}
+	}
+	for _, line := range strings.Split(ts.logs.String(), "\n") {
+		if strings.Contains(line, `"status":499`) && !strings.Contains(line, `"level":"INFO"`) {
+			t.Errorf("the canceled request is logged above info: %s", line)
+		}
+	}
+	if !strings.Contains(ts.logs.String(), `"msg":"Request canceled by the client"`) {
+		t.Errorf("no log line says the client canceled:\n%s", ts.logs)
 	}
 }
