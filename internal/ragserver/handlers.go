@@ -404,6 +404,10 @@ func (s *server) classify(r *http.Request, err error) *apiError {
 		// of it. (A REQUEST_TIMEOUT is a deadline on a derived context, so
 		// it does not end up here.)
 		return &apiError{statusClientClosed, "client closed request"}
+	case errors.Is(err, vectorstore.ErrInvalid):
+		// The store refused our request as malformed: our bug (input that
+		// the store cannot take is refused with a 400 before it gets there).
+		return &apiError{http.StatusInternalServerError, "internal error"}
 	case errors.As(err, &up) && up.Timeout:
 		return &apiError{http.StatusGatewayTimeout, "the " + up.Service + " did not answer in time"}
 	case errors.As(err, &up) && up.Service == "vector store":
@@ -426,7 +430,11 @@ func (s *server) upstreamError(w http.ResponseWriter, r *http.Request, err error
 		w.WriteHeader(e.Status)
 		return
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelWarn, "Request failed",
+	level := slog.LevelWarn // an upstream failed
+	if e.Status == http.StatusInternalServerError {
+		level = slog.LevelError // we did something wrong
+	}
+	s.log.LogAttrs(r.Context(), level, "Request failed",
 		slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
 	writeError(w, e)
 }

@@ -18,6 +18,9 @@ import (
 
 	"github.com/ragops/ragops/internal/fakeopenai"
 	"github.com/ragops/ragops/internal/ragserver"
+	"github.com/ragops/ragops/internal/testutil/chromaserver"
+	"github.com/ragops/ragops/internal/vectorstore"
+	"github.com/ragops/ragops/internal/vectorstore/chromastore"
 )
 
 // TestAuthSchemeIsCaseInsensitive: the Bearer scheme matches in any case
@@ -387,5 +390,31 @@ func TestClientCancelIs499(t *testing.T) {
 	}
 	if !strings.Contains(ts.logs.String(), `"msg":"Request canceled by the client"`) {
 		t.Errorf("no log line says the client canceled:\n%s", ts.logs)
+	}
+}
+
+// TestStoreRefusalIsInternalError: when Chroma refuses a request as
+// malformed (here: the collection holds vectors of another dimension), the
+// answer is a 500 logged as an error, not a 503 "try again later".
+func TestStoreRefusalIsInternalError(t *testing.T) {
+	chroma := chromaserver.Shared(t)
+	prefix := fmt.Sprintf("refusal%d", time.Now().UnixNano())
+	// The collection of the local embedder (384 dimensions) already holds a
+	// 3-dimensional vector.
+	cs, err := chromastore.New(chromastore.Options{URL: chroma.URL(), Collection: ragserver.CollectionName(prefix, "local-hash-384")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Upsert(context.Background(), []vectorstore.Record{{ID: "x", Source: "x.md", Text: "x", Embedding: []float32{1, 0, 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	ts := start(t, map[string]string{"CHROMA_URL": chroma.URL(), "CHROMA_COLLECTION": prefix})
+	r := ts.post(t, "/retrieve", map[string]any{"question": "revenue"})
+	if r.Status != 500 || r.str("error") != "internal error" {
+		t.Fatalf("retrieve: %s, want 500 internal error", r)
+	}
+	if !strings.Contains(ts.logs.String(), `"level":"ERROR","msg":"Request failed"`) {
+		t.Fatalf("no error logged:\n%s", ts.logs)
 	}
 }

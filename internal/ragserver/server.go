@@ -305,7 +305,11 @@ func (s *server) startupIngest(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("Start-up ingestion failed, retrying", "attempt", attempt, "error", err.Error(), "retry_in", delay.String())
+		level := slog.LevelWarn
+		if errors.Is(err, vectorstore.ErrInvalid) {
+			level = slog.LevelError // the store refuses our requests: retrying will not fix it
+		}
+		s.log.Log(ctx, level, "Start-up ingestion failed, retrying", "attempt", attempt, "error", err.Error(), "retry_in", delay.String())
 		select {
 		case <-ctx.Done():
 			return

@@ -72,3 +72,7 @@ type Store interface {
 
 // ErrUnavailable wraps errors that mean the store cannot be reached.
 var ErrUnavailable = errors.New("vector store unavailable")
+
+// ErrInvalid wraps errors that mean the store refused a request as malformed
+// (e.g. a vector of the wrong dimension): sending it again cannot help.
+var ErrInvalid = errors.New("vector store refused the request")
