@@ -4,7 +4,8 @@
 // Environment: PORT (default 8080); FAKE_API_KEYS, a comma separated list of
 // accepted keys; FAKE_API_KEY_FILE, a file of keys re-read on every request so
 // that a rotated Kubernetes Secret mount takes effect; FAKE_LATENCY, a Go
-// duration added to every model call. With no key configured any request is
+// duration added to every model call; FAKE_ECHO_KEY=true, error answers quote
+// the API key the request carried. With no key configured any request is
 // accepted. GET /healthz answers 200.
 package main
 
@@ -68,7 +69,7 @@ func run(ctx context.Context, getenv func(string) string) error {
 	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", port),
-		Handler:           fakeopenai.New(fakeopenai.Options{Keys: keys, Latency: latency}),
+		Handler:           fakeopenai.New(fakeopenai.Options{Keys: keys, Latency: latency, EchoKey: getenv("FAKE_ECHO_KEY") == "true"}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)

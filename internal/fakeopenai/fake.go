@@ -69,6 +69,10 @@ type Options struct {
 	Latency time.Duration
 	// Models lists the ids served by GET /v1/models.
 	Models []string
+	// EchoKey makes error answers (a refused key, an injected fault) quote
+	// the API key the request carried, as some model APIs and proxies do:
+	// tests use it to check that callers never log the key.
+	EchoKey bool
 }
 
 // Server is the fake. Its zero value is not usable: call New.
@@ -183,7 +187,7 @@ func (s *Server) before(w http.ResponseWriter, r *http.Request, e Endpoint) bool
 		if fault.RetryAfter != "" {
 			w.Header().Set("Retry-After", fault.RetryAfter)
 		}
-		writeError(w, fault.Status, fmt.Sprintf("injected fault: status %d", fault.Status), "server_error", "")
+		writeError(w, fault.Status, fmt.Sprintf("injected fault: status %d", fault.Status)+s.echo(r), "server_error", "")
 		return false
 	}
 	return true
@@ -198,6 +202,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// echo quotes the request's API key in an error message when EchoKey is set.
+func (s *Server) echo(r *http.Request) string {
+	if !s.opts.EchoKey {
+		return ""
+	}
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return fmt.Sprintf(" The request used the key %q.", key)
 }
 
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
@@ -215,7 +228,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 					s.mu.Lock()
 					s.stats.Unauthorized++
 					s.mu.Unlock()
-					writeError(w, http.StatusUnauthorized, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+					writeError(w, http.StatusUnauthorized, "Incorrect API key provided."+s.echo(r), "invalid_request_error", "invalid_api_key")
 					return
 				}
 			}

@@ -297,6 +297,8 @@ func outcome(err error, status int, ctx context.Context) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(ctx.Err(), context.Canceled):
+		return "canceled" // the caller went away: not a failure of the model
 	case status != 0:
 		return strconv.Itoa(status)
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:

@@ -21,7 +21,7 @@ func fuzzHandler(t testing.TB) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler), newSecrets(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +43,8 @@ func FuzzDecodeQuery(f *testing.F) {
 	f.Add(uint8(2), "application/json", []byte(`{"documents":[{"source":"b.md","text":"t","metadata":{"a":true}}]}`))
 	f.Add(uint8(2), "multipart/form-data; boundary=x", []byte("--x\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nhello\r\n--x--\r\n"))
 	f.Add(uint8(0), "application/json", []byte(`{"question":"\ud800"}`))
+	f.Add(uint8(1), "application/json", []byte(`{"question":"x","filter":{"a":1,"a":2}}`))
+	f.Add(uint8(2), "application/json", []byte(`{"documents":[{"source":"b.md","text":"t","metadata":{"k":"1","k":"2"}}]}`))
 	f.Fuzz(func(t *testing.T, route uint8, contentType string, body []byte) {
 		path := []string{"/query", "/retrieve", "/documents"}[int(route)%3]
 		req := httptest.NewRequest("POST", path, bytes.NewReader(body))

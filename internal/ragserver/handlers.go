@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -25,7 +26,15 @@ const (
 	MaxQuestionRunes = 4000
 	MaxDocuments     = 1000
 	MaxSourceRunes   = 256
-	MaxMetadataKeys  = 32
+
+	// Metadata is copied into every chunk of its document, so it is bounded
+	// per document (and per query filter): number of keys, length of a key,
+	// length of a value (numbers and booleans count as their text), and
+	// keys and values together.
+	MaxMetadataKeys       = 32
+	MaxMetadataKeyRunes   = 64
+	MaxMetadataValueBytes = 1024
+	MaxMetadataBytes      = 4096
 )
 
 type queryRequest struct {
@@ -56,7 +65,7 @@ func validQuery(question string, topK *int, filter map[string]any) (rag.Query, *
 		}
 		q.TopK = *topK
 	}
-	f, err := scalarMap("filter", filter, true)
+	f, err := scalarMap(`field "filter"`, filter, true)
 	if err != nil {
 		return q, err
 	}
@@ -65,34 +74,62 @@ func validQuery(question string, topK *int, filter map[string]any) (rag.Query, *
 }
 
 // scalarMap converts a JSON object of strings, numbers and booleans to
-// strings (metadata is stored as strings).
-func scalarMap(field string, m map[string]any, isFilter bool) (map[string]string, *apiError) {
+// strings (metadata is stored as strings), within the metadata limits. what
+// names the object in messages, e.g. `field "filter"` or `metadata of
+// document "a.md"`.
+func scalarMap(what string, m map[string]any, isFilter bool) (map[string]string, *apiError) {
 	if len(m) == 0 {
 		return nil, nil
 	}
 	if len(m) > MaxMetadataKeys {
-		return nil, badRequest("field %q has more than %d keys", field, MaxMetadataKeys)
+		return nil, badRequest("%s has %d keys, more than the limit of %d", what, len(m), MaxMetadataKeys)
 	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the same key is named every time
 	out := make(map[string]string, len(m))
-	for k, v := range m {
-		if strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > 64 {
-			return nil, badRequest("field %q has an empty or too long key", field)
+	total := 0
+	for _, k := range keys {
+		if strings.TrimSpace(k) == "" {
+			return nil, badRequest("%s has an empty key", what)
+		}
+		if n := utf8.RuneCountInString(k); n > MaxMetadataKeyRunes {
+			return nil, badRequest("%s has a key of %d characters (%q), more than the limit of %d", what, n, abbrev(k), MaxMetadataKeyRunes)
 		}
 		if (vectorstore.Reserved(k) && !(isFilter && k == vectorstore.KeySource)) || (!isFilter && k == rag.KeyOrigin) {
-			return nil, badRequest("field %q may not use the reserved key %q", field, k)
+			return nil, badRequest("%s may not use the reserved key %q", what, k)
 		}
-		switch x := v.(type) {
+		var v string
+		switch x := m[k].(type) {
 		case string:
-			out[k] = x
+			v = x
 		case float64:
-			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
+			v = strconv.FormatFloat(x, 'f', -1, 64)
 		case bool:
-			out[k] = strconv.FormatBool(x)
+			v = strconv.FormatBool(x)
 		default:
-			return nil, badRequest("field %q: value of %q must be a string, number or boolean", field, k)
+			return nil, badRequest("%s: value of %q must be a string, number or boolean", what, k)
 		}
+		if len(v) > MaxMetadataValueBytes {
+			return nil, badRequest("%s: value of %q is %d bytes, more than the limit of %d", what, k, len(v), MaxMetadataValueBytes)
+		}
+		total += len(k) + len(v)
+		out[k] = v
+	}
+	if total > MaxMetadataBytes {
+		return nil, badRequest("%s is %d bytes (keys and values), more than the limit of %d", what, total, MaxMetadataBytes)
 	}
 	return out, nil
+}
+
+// abbrev shortens a long user string for an error message.
+func abbrev(s string) string {
+	if utf8.RuneCountInString(s) <= 32 {
+		return s
+	}
+	return string([]rune(s)[:32]) + "..."
 }
 
 func (s *server) handleQuery(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +232,7 @@ func validSource(src string) *apiError {
 	case strings.TrimSpace(src) == "":
 		return badRequest(`every document needs a non-empty "source"`)
 	case utf8.RuneCountInString(src) > MaxSourceRunes:
-		return badRequest("source %q is longer than %d characters", src[:32]+"...", MaxSourceRunes)
+		return badRequest("source %q is longer than %d characters", abbrev(src), MaxSourceRunes)
 	case strings.ContainsAny(src, "/\\"):
 		return badRequest("source %q must not contain a slash", src)
 	case strings.IndexFunc(src, unicode.IsControl) >= 0:
@@ -254,7 +291,7 @@ func (s *server) readJSONDocuments(w http.ResponseWriter, r *http.Request) ([]ra
 		if strings.TrimSpace(d.Text) == "" {
 			return nil, badRequest("document %q has an empty \"text\"", d.Source)
 		}
-		md, e := scalarMap("metadata", d.Metadata, false)
+		md, e := scalarMap(fmt.Sprintf("metadata of document %q", d.Source), d.Metadata, false)
 		if e != nil {
 			return nil, e
 		}
@@ -354,10 +391,23 @@ func (s *server) handleDeleteDocument(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"source": src, "removed": n})
 }
 
+// statusClientClosed is nginx's status for a request whose client went away
+// before the answer: it is not a failure of the server or of an upstream.
+const statusClientClosed = 499
+
 // classify turns a pipeline error into what the client may see.
 func (s *server) classify(r *http.Request, err error) *apiError {
 	var up *rag.UpstreamError
 	switch {
+	case errors.Is(r.Context().Err(), context.Canceled):
+		// The client went away; whatever failed after that failed because
+		// of it. (A REQUEST_TIMEOUT is a deadline on a derived context, so
+		// it does not end up here.)
+		return &apiError{statusClientClosed, "client closed request"}
+	case errors.Is(err, vectorstore.ErrInvalid):
+		// The store refused our request as malformed: our bug (input that
+		// the store cannot take is refused with a 400 before it gets there).
+		return &apiError{http.StatusInternalServerError, "internal error"}
 	case errors.As(err, &up) && up.Timeout:
 		return &apiError{http.StatusGatewayTimeout, "the " + up.Service + " did not answer in time"}
 	case errors.As(err, &up) && up.Service == "vector store":
@@ -366,18 +416,25 @@ func (s *server) classify(r *http.Request, err error) *apiError {
 		return &apiError{http.StatusBadGateway, "the " + up.Service + " failed to answer"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusGatewayTimeout, "the request did not complete in time"}
-	case r.Context().Err() != nil:
-		return &apiError{499, "client closed request"}
 	}
 	return &apiError{http.StatusInternalServerError, "internal error"}
 }
 
 func (s *server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	e := s.classify(r, err)
-	s.log.LogAttrs(r.Context(), slog.LevelWarn, "Request failed",
-		slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
-	if e.Status == 499 {
-		return // nobody is listening
+	if e.Status == statusClientClosed {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "Request canceled by the client",
+			slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
+		// Nobody reads the answer; the status is set for the metrics and
+		// the access log.
+		w.WriteHeader(e.Status)
+		return
 	}
+	level := slog.LevelWarn // an upstream failed
+	if e.Status == http.StatusInternalServerError {
+		level = slog.LevelError // we did something wrong
+	}
+	s.log.LogAttrs(r.Context(), level, "Request failed",
+		slog.String("route", r.Pattern), slog.Int("status", e.Status), slog.String("error", err.Error()))
 	writeError(w, e)
 }

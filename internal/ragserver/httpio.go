@@ -1,12 +1,14 @@
 package ragserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -55,24 +57,84 @@ func jsonMediaType(ct string) bool {
 }
 
 // decodeJSON decodes the body of r into dst: one JSON object, no unknown
-// fields, at most limit bytes.
+// fields, no key twice in one object (at any depth), at most limit bytes.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any) *apiError {
 	if !jsonMediaType(r.Header.Get("Content-Type")) {
 		return &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Type %q: send application/json", r.Header.Get("Content-Type"))}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(limit)
+		}
+		return badRequest("could not read the request body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, limit)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(limit)
-		}
 		return badRequest("request body must contain a single JSON object")
 	}
+	// encoding/json keeps the last of duplicate keys; a request that says
+	// two things is refused instead. body is known to be valid JSON here.
+	if key, path, ok := duplicateKey(body); ok {
+		if path == "" {
+			return badRequest("duplicate key %q in the request object", key)
+		}
+		return badRequest("duplicate key %q in %s", key, path)
+	}
 	return nil
+}
+
+// duplicateKey returns the first key that appears twice in one object of
+// data, which must hold valid JSON, and the path of that object
+// ("" for the top level, e.g. "documents[1].metadata").
+func duplicateKey(data []byte) (key, path string, found bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	key, path, found, _ = scanDuplicates(dec, "")
+	return key, path, found
+}
+
+func scanDuplicates(dec *json.Decoder, path string) (key, where string, found bool, err error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", "", false, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", "", false, err
+			}
+			k, _ := kt.(string)
+			if seen[k] {
+				return k, path, true, nil
+			}
+			seen[k] = true
+			child := k
+			if path != "" {
+				child = path + "." + k
+			}
+			if key, where, found, err := scanDuplicates(dec, child); found || err != nil {
+				return key, where, found, err
+			}
+		}
+		_, err = dec.Token() // '}'
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if key, where, found, err := scanDuplicates(dec, path+"["+strconv.Itoa(i)+"]"); found || err != nil {
+				return key, where, found, err
+			}
+		}
+		_, err = dec.Token() // ']'
+	}
+	return "", "", false, err
 }
 
 func tooLarge(limit int64) *apiError {

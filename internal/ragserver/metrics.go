@@ -65,8 +65,17 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// Call and Retry implement llm.Observer.
+// Call and Retry implement llm.Observer. The outcome is an upstream HTTP
+// status or a word; anything else is "other", so that a misbehaving upstream
+// cannot add label values.
 func (m *metrics) Call(op, outcome string, d time.Duration) {
+	switch outcome {
+	case "ok", "error", "timeout", "canceled":
+	default:
+		if n, err := strconv.Atoi(outcome); err != nil || n < 100 || n > 599 {
+			outcome = "other"
+		}
+	}
 	m.upstream.WithLabelValues(op, outcome).Observe(d.Seconds())
 }
 func (m *metrics) Retry(op string) { m.retries.WithLabelValues(op).Inc() }
@@ -82,7 +91,9 @@ func (m *metrics) Chunks(added, removed int) {
 	m.chunks.WithLabelValues("removed").Add(float64(removed))
 }
 
-// instrument records the latency of a route.
+// instrument records the latency of a route. Every label comes from a
+// closed set, whatever the client sends: the route is a pattern of the route
+// table or "unmatched", the method a standard one or "other".
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -92,8 +103,19 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is the method as a metric label: the standard methods of RFC
+// 9110 and PATCH, or "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // statusWriter remembers the status code; it passes Flush on for streaming.
@@ -137,53 +159,58 @@ type observedStore struct {
 	m *metrics
 }
 
-func (s observedStore) observe(op string, start time.Time, err error) {
+// observe records a call; a call whose caller went away is "canceled", not
+// a failure of the store.
+func (s observedStore) observe(ctx context.Context, op string, start time.Time, err error) {
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.Canceled):
+		outcome = "canceled"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		outcome = "timeout"
+	default:
 		outcome = "error"
-		if errors.Is(err, context.DeadlineExceeded) {
-			outcome = "timeout"
-		}
 	}
 	s.m.upstream.WithLabelValues("store_"+op, outcome).Observe(time.Since(start).Seconds())
 }
 
 func (s observedStore) Upsert(ctx context.Context, recs []vectorstore.Record) (err error) {
-	defer func(start time.Time) { s.observe("upsert", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "upsert", start, err) }(time.Now())
 	return s.Store.Upsert(ctx, recs)
 }
 
 func (s observedStore) Query(ctx context.Context, e []float32, k int, f map[string]string) (h []vectorstore.Hit, err error) {
-	defer func(start time.Time) { s.observe("query", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "query", start, err) }(time.Now())
 	return s.Store.Query(ctx, e, k, f)
 }
 
 func (s observedStore) Scan(ctx context.Context, f map[string]string, emb bool, fn func([]vectorstore.Record) error) (err error) {
-	defer func(start time.Time) { s.observe("scan", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "scan", start, err) }(time.Now())
 	return s.Store.Scan(ctx, f, emb, fn)
 }
 
 func (s observedStore) Commit(ctx context.Context, vs ...vectorstore.SourceVersion) (err error) {
-	defer func(start time.Time) { s.observe("commit", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "commit", start, err) }(time.Now())
 	return s.Store.Commit(ctx, vs...)
 }
 
 func (s observedStore) Versions(ctx context.Context, sources []string) (out map[string]vectorstore.SourceVersion, err error) {
-	defer func(start time.Time) { s.observe("versions", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "versions", start, err) }(time.Now())
 	return s.Store.Versions(ctx, sources)
 }
 
 func (s observedStore) ScanVersions(ctx context.Context, fn func([]vectorstore.SourceVersion) error) (err error) {
-	defer func(start time.Time) { s.observe("scan_versions", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "scan_versions", start, err) }(time.Now())
 	return s.Store.ScanVersions(ctx, fn)
 }
 
 func (s observedStore) Uncommit(ctx context.Context, source string) (err error) {
-	defer func(start time.Time) { s.observe("uncommit", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "uncommit", start, err) }(time.Now())
 	return s.Store.Uncommit(ctx, source)
 }
 
 func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
-	defer func(start time.Time) { s.observe("delete", start, err) }(time.Now())
+	defer func(start time.Time) { s.observe(ctx, "delete", start, err) }(time.Now())
 	return s.Store.Delete(ctx, ids)
 }

@@ -39,9 +39,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}))
+	// The secrets never reach the logs, whatever an upstream's error says.
+	sec := newSecrets(cfg)
+	log := slog.New(newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values))
 
-	s, err := newServer(cfg, log)
+	s, err := newServer(cfg, log, sec)
 	if err != nil {
 		return err
 	}
@@ -63,6 +65,11 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"port", cfg.Port, "mode", s.svc.Mode(), "chat_model", s.svc.ChatModel(),
 		"embedding_model", s.svc.EmbeddingModel(), "store", s.storeKind, "collection", s.collection,
 		"docs_dir", cfg.DocsDir, "auth", s.token != nil)
+	for name, f := range map[string]*fileValue{"the API key": sec.apiKey, "the API token": sec.token} {
+		if f != nil && f.get() != "" && len(f.get()) < MinRedactedSecret {
+			log.Warn("Secret too short to be redacted from logs: use a longer one", "secret", name, "min_length", MinRedactedSecret)
+		}
+	}
 
 	ingestCtx, stopIngest := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -139,16 +146,14 @@ func CollectionName(prefix, model string) string {
 	return strings.TrimRight(name, "-._")
 }
 
-func newServer(cfg Config, log *slog.Logger) (*server, error) {
-	s := &server{cfg: cfg, log: log, metrics: newMetrics()}
+// newServer builds a server; sec holds the API key and token, read through
+// getters shared with the log redaction (see newSecrets).
+func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
+	s := &server{cfg: cfg, log: log, metrics: newMetrics(), token: sec.token}
 
 	var key func() string
-	switch {
-	case cfg.APIKeyFile != "":
-		kf := newFileValue(cfg.APIKeyFile)
-		key = kf.get
-	case cfg.APIKey != "":
-		key = func() string { return cfg.APIKey }
+	if sec.apiKey != nil {
+		key = sec.apiKey.get
 	}
 	retry := llm.Retry{MaxAttempts: cfg.MaxRetries + 1, CallTimeout: cfg.UpstreamTimeout}
 	var emb llm.Embedder = llm.Local{}
@@ -180,12 +185,6 @@ func newServer(cfg Config, log *slog.Logger) (*server, error) {
 		EmbedBatch: cfg.EmbedBatchSize, EmbedConcurrency: cfg.EmbedConcurrency,
 		Metrics: s.metrics,
 	})
-	switch {
-	case cfg.APITokenFile != "":
-		s.token = newFileValue(cfg.APITokenFile)
-	case cfg.APIToken != "":
-		s.token = &fileValue{static: cfg.APIToken}
-	}
 	return s, nil
 }
 
@@ -283,7 +282,11 @@ func (s *server) startupIngest(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("Start-up ingestion failed, retrying", "attempt", attempt, "error", err.Error(), "retry_in", delay.String())
+		level := slog.LevelWarn
+		if errors.Is(err, vectorstore.ErrInvalid) {
+			level = slog.LevelError // the store refuses our requests: retrying will not fix it
+		}
+		s.log.Log(ctx, level, "Start-up ingestion failed, retrying", "attempt", attempt, "error", err.Error(), "retry_in", delay.String())
 		select {
 		case <-ctx.Done():
 			return
@@ -398,14 +401,25 @@ func (s *server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		want := s.token.get()
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		got, ok := bearerToken(r.Header.Get("Authorization"))
+		if !ok || want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ragserver"`)
 			writeError(w, &apiError{http.StatusUnauthorized, "missing or invalid bearer token"})
 			return
 		}
 		next(w, r)
 	}
+}
+
+// bearerToken returns the credentials of an Authorization header with the
+// Bearer scheme. The scheme is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 func (s *server) recoverer(next http.Handler) http.Handler {
@@ -451,6 +465,7 @@ type fileValue struct {
 	checked time.Time
 	mod     time.Time
 	val     string
+	prev    string // the value before the last change
 }
 
 func newFileValue(path string) *fileValue {
@@ -477,6 +492,20 @@ func (f *fileValue) get() string {
 	if err != nil {
 		return f.val
 	}
-	f.mod, f.val = fi.ModTime(), strings.TrimSpace(string(b))
+	if v := strings.TrimSpace(string(b)); v != f.val {
+		f.prev, f.val = f.val, v
+	}
+	f.mod = fi.ModTime()
 	return f.val
+}
+
+// getWithPrevious returns the value and the one it replaced, if any.
+func (f *fileValue) getWithPrevious() (cur, prev string) {
+	cur = f.get()
+	if f.path == "" {
+		return cur, ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return cur, f.prev
 }

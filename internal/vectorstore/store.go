@@ -137,6 +137,9 @@ type Store interface {
 var (
 	// ErrUnavailable means the store cannot be reached.
 	ErrUnavailable = errors.New("vector store unavailable")
+	// ErrInvalid means the store refused a request as malformed (e.g. a
+	// vector of the wrong dimension): sending it again cannot help.
+	ErrInvalid = errors.New("vector store refused the request")
 	// ErrCorrupt means the stored data cannot be read: the server must not
 	// start on it, and never resets it silently.
 	ErrCorrupt = errors.New("vector store data is corrupt")

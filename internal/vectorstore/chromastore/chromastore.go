@@ -95,24 +95,6 @@ func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// wrap marks errors as unavailability, keeping deadline errors recognisable,
-// and forgets the cached collection when Chroma says it is gone.
-func (s *Store) wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "does not exist") || strings.Contains(msg, "not found") || strings.Contains(msg, "NotFound") {
-		s.mu.Lock()
-		s.coll, s.vers = nil, nil
-		s.mu.Unlock()
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return fmt.Errorf("chroma %s: %w", op, err)
-	}
-	return fmt.Errorf("chroma %s: %w: %w", op, vectorstore.ErrUnavailable, err)
-}
-
 func (s *Store) collection(ctx context.Context) (chroma.Collection, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
