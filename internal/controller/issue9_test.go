@@ -208,6 +208,28 @@ func TestForeignChildrenAreNotAdopted(t *testing.T) {
 	}
 }
 
+// TestChildOfAnotherRagServiceIsNotTaken: RagService "pair" runs Chroma as
+// the Deployment pair-chroma; a RagService named "pair-chroma" would name
+// its server Deployment the same. It stalls with ChildConflict instead of
+// taking over (and later deleting) the other's Chroma.
+func TestChildOfAnotherRagServiceIsNotTaken(t *testing.T) {
+	ns := newNamespace(t)
+	createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk"})
+	pair := newRagService(ns, "pair")
+	create(t, pair)
+	get(t, &appsv1.Deployment{}, ns, "pair-chroma")
+	create(t, newRagService(ns, "pair-chroma"))
+	got := waitFor(t, &ragv1alpha1.RagService{}, ns, "pair-chroma",
+		conditionIs(ragv1alpha1.ConditionReady, metav1.ConditionFalse, ragv1alpha1.ReasonChildConflict))
+	if msg := conditionMessage(got, ragv1alpha1.ConditionReady); !strings.Contains(msg, "Deployment "+ns+"/pair-chroma") {
+		t.Errorf("Ready message %q does not name the Deployment", msg)
+	}
+	d := get(t, &appsv1.Deployment{}, ns, "pair-chroma")
+	if !metav1.IsControlledBy(d, pair) || d.Spec.Template.Spec.Containers[0].Name != resources.ChromaContainerName {
+		t.Errorf("pair's Chroma Deployment was taken over: owners %+v, container %s", d.OwnerReferences, d.Spec.Template.Spec.Containers[0].Name)
+	}
+}
+
 // TestAPITokenByDefault: the operator generates a token once into a Secret
 // it owns, the server requires it, a NetworkPolicy guards the server, the
 // token survives reconciles, and Disabled removes the requirement.
