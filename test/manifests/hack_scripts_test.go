@@ -47,7 +47,7 @@ func TestHackScriptsHaveNoEarlyExitPipes(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || !(strings.HasSuffix(path, ".sh") || strings.HasSuffix(path, ".bash")) {
+		if d.IsDir() || (!strings.HasSuffix(path, ".sh") && !strings.HasSuffix(path, ".bash")) {
 			return nil
 		}
 		data, err := os.ReadFile(path)
