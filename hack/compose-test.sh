@@ -47,11 +47,11 @@ wait_ready
 curl -sf "localhost:$PORT/documents" -H 'Content-Type: application/json' \
   -d '{"documents":[{"source":"compose-test.md","text":"The compose test approved project Quillfeather for the next quarter."}]}' >/dev/null ||
   die "POST /documents failed"
-ask | grep -q '"compose-test.md"' || die "the new document is not among the sources"
+grep -q '"compose-test.md"' <<<"$(ask)" || die "the new document is not among the sources"
 log "first run answers with the new document ($((SECONDS - t0)) s)"
 
 "${DC[@]}" down
 "${DC[@]}" up -d
 wait_ready
-ask | grep -q '"compose-test.md"' || die "after down/up the document is gone: Chroma's volume did not keep it"
+grep -q '"compose-test.md"' <<<"$(ask)" || die "after down/up the document is gone: Chroma's volume did not keep it"
 log "PASS: up, ingest, query, down, up: data kept ($((SECONDS - t0)) s in all)"

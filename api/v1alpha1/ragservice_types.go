@@ -20,10 +20,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ragops/ragops/internal/contract"
 )
 
 // Defaults that the API server fills in (see the +kubebuilder:default markers)
-// and that the operator falls back to when an object predates a default.
+// and that the operator falls back to when an object predates a default. The
+// numbers shared with the RAG server come from internal/contract; a test
+// checks that the CRD's markers carry the same ones.
 const (
 	// DefaultSecretKey is the key of the API key in the referenced Secret.
 	DefaultSecretKey = "OPENAI_API_KEY"
@@ -31,27 +35,31 @@ const (
 	DefaultChromaImage = "chromadb/chroma:1.0.0"
 	// DefaultStorageSize is the size of the Chroma volume.
 	DefaultStorageSize = "1Gi"
+	// DefaultTokenKey is the key of the API token in its Secret.
+	DefaultTokenKey = "token"
 	// DefaultServerPort is the container port of the RAG server.
-	DefaultServerPort int32 = 8080
+	DefaultServerPort int32 = contract.DefaultPort
 	// DefaultReplicas is the number of RAG server replicas.
 	DefaultReplicas int32 = 1
 	// DefaultTopK is the number of chunks retrieved per query.
-	DefaultTopK int32 = 4
+	DefaultTopK int32 = contract.DefaultTopK
 	// DefaultChunkSize is the size of a document chunk, in characters.
-	DefaultChunkSize int32 = 1000
-	// DefaultChunkOverlap is the overlap between two chunks, in characters.
-	DefaultChunkOverlap int32 = 200
+	DefaultChunkSize int32 = contract.DefaultChunkSize
+	// DefaultChunkOverlap is the overlap between two chunks of the default
+	// size, in characters; an unset overlap is at most a fifth of the chunk
+	// size (contract.ChunkOverlap).
+	DefaultChunkOverlap int32 = contract.DefaultChunkOverlap
 )
 
 // RagServiceSpec is the desired state of a RagService.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.secretRef) || has(self.baseURL)",message="secretRef is required unless baseURL points to a keyless OpenAI-compatible server"
+// +kubebuilder:validation:XValidation:rule="has(self.secretRef) || (has(self.baseURL) && size(self.baseURL) > 0)",message="secretRef is required unless baseURL points to a keyless OpenAI-compatible server"
 type RagServiceSpec struct {
 	// model is the chat model the RAG server answers with, e.g. gpt-4o-mini.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^\S+$`
+	// +kubebuilder:validation:Pattern=`^[^\p{Z}\p{C}]+$`
 	Model string `json:"model"`
 
 	// embeddingModel is the model that embeds documents and queries,
@@ -59,7 +67,7 @@ type RagServiceSpec struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^\S+$`
+	// +kubebuilder:validation:Pattern=`^[^\p{Z}\p{C}]+$`
 	EmbeddingModel string `json:"embeddingModel"`
 
 	// replicas is the number of RAG server replicas. The scale subresource
@@ -78,18 +86,19 @@ type RagServiceSpec struct {
 	SecretRef *SecretKeyReference `json:"secretRef,omitempty"`
 
 	// baseURL is an OpenAI-compatible endpoint (Ollama, vLLM, a proxy) for
-	// chat, e.g. http://ollama.llm.svc:11434/v1. Empty means OpenAI.
+	// chat, e.g. http://ollama.llm.svc:11434/v1. Empty (or unset) means
+	// OpenAI.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="baseURL must be an absolute http or https URL"
+	// +kubebuilder:validation:XValidation:rule="self == '' || isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="baseURL must be an absolute http or https URL"
 	BaseURL string `json:"baseURL,omitempty"`
 
 	// embeddingBaseURL is an OpenAI-compatible endpoint for embeddings.
 	// Defaults to baseURL, so chat and embeddings can be served by different
-	// servers.
+	// servers. Empty (or unset) means baseURL.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="embeddingBaseURL must be an absolute http or https URL"
+	// +kubebuilder:validation:XValidation:rule="self == '' || isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="embeddingBaseURL must be an absolute http or https URL"
 	EmbeddingBaseURL string `json:"embeddingBaseURL,omitempty"`
 
 	// documents is where the documents to index come from. They are mounted
@@ -113,6 +122,61 @@ type RagServiceSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Retrieval RetrievalSpec `json:"retrieval,omitzero"`
+
+	// auth says how clients authenticate to the RAG server. By default the
+	// operator generates a token into the Secret <name>-api-token (key
+	// token) and the server requires it as a bearer token.
+	// +optional
+	// +kubebuilder:default={}
+	Auth AuthSpec `json:"auth,omitzero"`
+}
+
+// AuthMode says whether the RAG server requires a bearer token.
+// +kubebuilder:validation:Enum=Token;Disabled
+type AuthMode string
+
+const (
+	// AuthToken requires a bearer token on every API route (not on health
+	// and metrics).
+	AuthToken AuthMode = "Token"
+	// AuthDisabled serves the API to every client the NetworkPolicy admits.
+	AuthDisabled AuthMode = "Disabled"
+)
+
+// AuthSpec configures the RAG server's authentication.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.secretRef) || !has(self.mode) || self.mode == 'Token'",message="auth.secretRef is only allowed with auth.mode Token"
+type AuthSpec struct {
+	// mode is Token (the default: clients send Authorization: Bearer
+	// <token>) or Disabled (no authentication; say so explicitly).
+	// +optional
+	// +kubebuilder:default=Token
+	Mode AuthMode `json:"mode,omitempty"`
+
+	// secretRef names the Secret (in the RagService's namespace) and key that
+	// hold the token. Unset: the operator generates a random token once into
+	// the Secret <name>-api-token, key token, owned by the RagService.
+	// +optional
+	SecretRef *TokenSecretReference `json:"secretRef,omitempty"`
+}
+
+// TokenSecretReference selects the key of a Secret that holds the API token.
+type TokenSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key in the Secret's data that holds the token.
+	// +optional
+	// +kubebuilder:default=token
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="auth.secretRef.key must be a valid Secret key: not '.' and not starting with '..'"
+	Key string `json:"key,omitempty"`
 }
 
 // SecretKeyReference selects a key of a Secret in the RagService's namespace.
@@ -130,6 +194,7 @@ type SecretKeyReference struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	// +kubebuilder:validation:XValidation:rule="self != '.' && !self.startsWith('..')",message="secretRef.key must be a valid Secret key: not '.' and not starting with '..'"
 	Key string `json:"key,omitempty"`
 }
 
@@ -187,7 +252,8 @@ type ChromaSpec struct {
 	// +kubebuilder:default="chromadb/chroma:1.0.0"
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="self.contains('@') || self.matches(':[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')",message="image must carry a tag or a digest"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((localhost|[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)+)(:[0-9]+)?/|[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?:[0-9]+/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64}|@sha512:[a-f0-9]{128})?$')",message="image must be a valid image reference: no spaces, a lower-case repository, and a digest of the full length (sha256: 64 hex digits)"
+	// +kubebuilder:validation:XValidation:rule="self.contains('@') || self.matches(':[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}[[:space:]]*$')",message="image must carry a tag or a digest"
 	// +kubebuilder:validation:XValidation:rule="!self.endsWith(':latest')",message="image must be pinned: the latest tag is not allowed"
 	Image string `json:"image,omitempty"`
 
@@ -205,7 +271,7 @@ type ChromaSpec struct {
 
 	// resources of the Chroma container.
 	// +optional
-	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources *ResourceRequirements `json:"resources,omitempty"`
 
 	// securityContext replaces the Chroma pod's security context. By default
 	// the pod runs as the non-root user 65532 with fsGroup 65532 so that the
@@ -218,19 +284,21 @@ type ChromaSpec struct {
 // ChromaStorage is the Chroma PersistentVolumeClaim.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storageClassName is immutable"
-// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size may grow but not shrink"
+// +kubebuilder:validation:XValidation:rule="!has(self.size) || !has(oldSelf.size) || !isQuantity(string(self.size)) || !isQuantity(string(oldSelf.size)) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size may grow but not shrink"
 type ChromaStorage struct {
 	// size of the volume.
 	// +optional
 	// +kubebuilder:default="1Gi"
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="storage.size must be greater than zero"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="storage.size must be greater than zero"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isInteger()",message="storage.size must be a whole number of bytes (500m is half a byte; use 500Mi)"
 	Size *resource.Quantity `json:"size,omitempty"`
 
-	// storageClassName of the volume; empty means the cluster's default
-	// StorageClass. Immutable.
+	// storageClassName of the volume (a DNS-1123 subdomain: lower case);
+	// unset means the cluster's default StorageClass. Immutable.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="storage.storageClassName must be a lower-case DNS-1123 subdomain, e.g. fast-ssd"
 	StorageClassName *string `json:"storageClassName,omitempty"`
 }
 
@@ -251,15 +319,15 @@ type ServerSpec struct {
 	// operator rolls the servers. When set it must carry a tag or a digest,
 	// and the tag must not be latest.
 	// +optional
-	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="self.contains('@') || self.matches(':[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$')",message="image must carry a tag or a digest"
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^((localhost|[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?([.][a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)+)(:[0-9]+)?/|[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?:[0-9]+/)?[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([.]|_|__|-+)[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64}|@sha512:[a-f0-9]{128})?$')",message="image must be a valid image reference: no spaces, a lower-case repository, and a digest of the full length (sha256: 64 hex digits)"
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.contains('@') || self.matches(':[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}[[:space:]]*$')",message="image must carry a tag or a digest"
 	// +kubebuilder:validation:XValidation:rule="!self.endsWith(':latest')",message="image must be pinned: the latest tag is not allowed"
 	Image string `json:"image,omitempty"`
 
 	// resources of the server container.
 	// +optional
-	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources *ResourceRequirements `json:"resources,omitempty"`
 
 	// port the server listens on inside the pod. The Service always exposes
 	// port 80.
@@ -268,6 +336,41 @@ type ServerSpec struct {
 	// +kubebuilder:validation:Minimum=1024
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
+
+	// allowedNamespaces lists the namespaces, besides the RagService's own,
+	// whose pods may reach the server (for example the namespace of an
+	// ingress controller). The server's NetworkPolicy admits only those;
+	// kubectl port-forward works regardless, since it goes through the
+	// kubelet into the pod.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	AllowedNamespaces []string `json:"allowedNamespaces,omitempty"`
+}
+
+// ResourceRequirements are the compute resources of a container: requests
+// and limits of cpu, memory, ephemeral-storage and hugepages-<size>.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.limits) || !has(self.requests) || !('cpu' in self.limits) || !('cpu' in self.requests) || !isQuantity(string(self.limits['cpu'])) || !isQuantity(string(self.requests['cpu'])) || quantity(string(self.limits['cpu'])).compareTo(quantity(string(self.requests['cpu']))) >= 0",message="resources: the cpu limit must be at least the cpu request"
+// +kubebuilder:validation:XValidation:rule="!has(self.limits) || !has(self.requests) || !('memory' in self.limits) || !('memory' in self.requests) || !isQuantity(string(self.limits['memory'])) || !isQuantity(string(self.requests['memory'])) || quantity(string(self.limits['memory'])).compareTo(quantity(string(self.requests['memory']))) >= 0",message="resources: the memory limit must be at least the memory request"
+// +kubebuilder:validation:XValidation:rule="!has(self.limits) || !has(self.requests) || !('ephemeral-storage' in self.limits) || !('ephemeral-storage' in self.requests) || !isQuantity(string(self.limits['ephemeral-storage'])) || !isQuantity(string(self.requests['ephemeral-storage'])) || quantity(string(self.limits['ephemeral-storage'])).compareTo(quantity(string(self.requests['ephemeral-storage']))) >= 0",message="resources: the ephemeral-storage limit must be at least the ephemeral-storage request"
+type ResourceRequirements struct {
+	// limits are the maximum resources the container may use.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=6
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-'))",message="resources.limits: only cpu, memory, ephemeral-storage and hugepages-<size> are supported"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || !quantity(string(self[k])).isLessThan(quantity('0')))",message="resources.limits must not be negative"
+	Limits corev1.ResourceList `json:"limits,omitempty"`
+
+	// requests are the resources the scheduler reserves for the container.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=6
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k in ['cpu', 'memory', 'ephemeral-storage'] || k.startsWith('hugepages-'))",message="resources.requests: only cpu, memory, ephemeral-storage and hugepages-<size> are supported"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !isQuantity(string(self[k])) || !quantity(string(self[k])).isLessThan(quantity('0')))",message="resources.requests must not be negative"
+	Requests corev1.ResourceList `json:"requests,omitempty"`
 }
 
 // RetrievalSpec tunes chunking and retrieval.
@@ -278,19 +381,20 @@ type RetrievalSpec struct {
 	// +optional
 	// +kubebuilder:default=4
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:validation:Maximum=50
 	TopK *int32 `json:"topK,omitempty"`
 
 	// chunkSize is the size of a document chunk, in characters.
 	// +optional
-	// +kubebuilder:default=1000
-	// +kubebuilder:validation:Minimum=100
+	// +kubebuilder:default=800
+	// +kubebuilder:validation:Minimum=50
 	// +kubebuilder:validation:Maximum=100000
 	ChunkSize *int32 `json:"chunkSize,omitempty"`
 
-	// chunkOverlap is the number of characters two neighbouring chunks share.
+	// chunkOverlap is the number of characters two neighbouring chunks
+	// share; it must be less than chunkSize. Unset means 100, or a fifth of
+	// chunkSize when that is smaller.
 	// +optional
-	// +kubebuilder:default=200
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=99999
 	ChunkOverlap *int32 `json:"chunkOverlap,omitempty"`
@@ -324,6 +428,14 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretKeyMissing: the Secret exists without secretRef.key.
 	ReasonSecretKeyMissing = "SecretKeyMissing"
+	// ReasonSecretKeyEmpty: the Secret's key holds only whitespace.
+	ReasonSecretKeyEmpty = "SecretKeyEmpty"
+	// ReasonChildConflict: an object the operator did not create has the
+	// name of a child; the operator does not adopt it.
+	ReasonChildConflict = "ChildConflict"
+	// ReasonRetainedVolumeOrphaned: the RagService switched to an external
+	// vector store while the retained Chroma volume still holds its data.
+	ReasonRetainedVolumeOrphaned = "RetainedVolumeOrphaned"
 	// ReasonConfigMapNotFound: the documents ConfigMap does not exist.
 	ReasonConfigMapNotFound = "ConfigMapNotFound"
 	// ReasonInvalidSpec: the spec cannot work as written; the operator

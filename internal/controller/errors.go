@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
 )
 
 // A step returns one of three kinds of error, and Reconcile treats each
@@ -50,6 +52,8 @@ func stall(reason, format string, args ...any) error {
 type waitError struct {
 	reason  string
 	message string
+	// after overrides waitRequeueAfter, for a prerequisite no watch sees.
+	after time.Duration
 }
 
 func (e *waitError) Error() string { return e.message }
@@ -57,6 +61,15 @@ func (e *waitError) Error() string { return e.message }
 func wait(reason, format string, args ...any) error {
 	return &waitError{reason: reason, message: fmt.Sprintf(format, args...)}
 }
+
+// conflict is a wait for an object that blocks a child's name and that the
+// operator does not watch (it is not labelled as a child): look again soon.
+func conflict(format string, args ...any) error {
+	return &waitError{reason: ragv1alpha1.ReasonChildConflict, message: fmt.Sprintf(format, args...), after: conflictWaitRequeueAfter}
+}
+
+// conflictWaitRequeueAfter is how often a ChildConflict looks again.
+const conflictWaitRequeueAfter = 10 * time.Second
 
 // waitRequeueAfter is the safety-net requeue of a waiting RagService. The
 // watches on Secrets and ConfigMaps normally wake it much earlier.

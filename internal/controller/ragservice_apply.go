@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/resources"
 )
 
 // applyConfiguration is a typed server-side apply configuration of a
@@ -60,6 +61,12 @@ type applyConfiguration interface {
 // (kubectl edit takes its ownership) or a field the operator no longer sets
 // makes them differ, and the apply (with ForceOwnership) puts it back.
 //
+// It never adopts an object the operator did not create (see ours): the
+// forced apply would take it over and garbage collection would later delete
+// it with the RagService. Such an object is a ChildConflict wait. The cache
+// only holds labelled children, so a cache miss is checked with an uncached
+// read.
+//
 // It returns the live object: the apply answer, or the cached object when no
 // request was needed.
 func applyChild[T client.Object, A applyConfiguration](
@@ -72,12 +79,26 @@ func applyChild[T client.Object, A applyConfiguration](
 
 	live := newObj()
 	err := r.Client.Get(ctx, key, live)
+	if apierrors.IsNotFound(err) {
+		// Not in the cache: new, created so recently that the cache has
+		// not seen it, or someone else's object, which the cache does not
+		// hold. Ask the API server.
+		uncached := newObj()
+		switch err := r.APIReader.Get(ctx, key, uncached); {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return zero, fmt.Errorf("get %s %s: %w", kind, key.Name, err)
+		case !ours(uncached, s.rs):
+			return zero, childConflict(kind, key)
+		}
+	}
 	switch {
 	case apierrors.IsNotFound(err):
-		// Not in the cache: new, or created so recently that the cache
-		// has not seen it. The apply answer tells which.
+		// New, or not yet in the cache: the apply answer tells which.
 	case err != nil:
 		return zero, fmt.Errorf("get %s %s: %w", kind, key.Name, err)
+	case !ours(live, s.rs):
+		return zero, childConflict(kind, key)
 	default:
 		owned, err := extract(live)
 		if err != nil {
@@ -111,6 +132,26 @@ func applyChild[T client.Object, A applyConfiguration](
 		s.created = append(s.created, kind+"/"+key.Name)
 	}
 	return fresh, nil
+}
+
+// ours reports whether obj is a child of rs: controlled by it, or labelled
+// by the operator as a child of a RagService of this name and either without
+// a controller (a retained volume) or controlled by an earlier RagService of
+// the same name (deleted and re-created before garbage collection ran).
+func ours(obj client.Object, rs *ragv1alpha1.RagService) bool {
+	ref := metav1.GetControllerOf(obj)
+	if ref != nil && ref.UID == rs.UID {
+		return true
+	}
+	l := obj.GetLabels()
+	if l[resources.LabelManagedBy] != resources.ManagedBy || l[resources.LabelInstance] != rs.Name {
+		return false
+	}
+	return ref == nil || (ref.APIVersion == ragv1alpha1.GroupVersion.String() && ref.Kind == "RagService" && ref.Name == rs.Name)
+}
+
+func childConflict(kind string, key types.NamespacedName) error {
+	return conflict("%s %s/%s exists and was not created by this RagService: the operator does not adopt it; delete or rename it", kind, key.Namespace, key.Name)
 }
 
 // deleteOwned deletes a child the RagService controls, if it exists. An
@@ -171,6 +212,8 @@ func newService() *corev1.Service                   { return &corev1.Service{} }
 func newPVC() *corev1.PersistentVolumeClaim         { return &corev1.PersistentVolumeClaim{} }
 func newNetworkPolicy() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} }
 func newPDB() *policyv1.PodDisruptionBudget         { return &policyv1.PodDisruptionBudget{} }
+func newSecret() *corev1.Secret                     { return &corev1.Secret{} }
+func extractSecret(o *corev1.Secret) (any, error)   { return corev1ac.ExtractSecret(o, FieldOwner) }
 func extractDeployment(o *appsv1.Deployment) (any, error) {
 	return appsv1ac.ExtractDeployment(o, FieldOwner)
 }

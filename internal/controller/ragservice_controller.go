@@ -18,7 +18,10 @@ package controller
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -35,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/resources"
 )
 
@@ -68,6 +72,11 @@ type scope struct {
 
 	// inputsHash is the hash of the Secret key and the documents.
 	inputsHash string
+	// collectionOwner is the identity the server stamps on its collection.
+	collectionOwner string
+	// orphanedPVC names a retained Chroma volume that an external vector
+	// store left unused.
+	orphanedPVC string
 	// Live children as the pass last saw them (the apply answer, or the
 	// cache); nil when absent.
 	serverDeployment *appsv1.Deployment
@@ -85,7 +94,8 @@ type scope struct {
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets;configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one RagService's children in line with its spec and
@@ -127,6 +137,7 @@ func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.reconcileSpec,
 		r.reconcileVectorStore,
 		r.reconcileInputs,
+		r.reconcileAuth,
 		r.reconcileServer,
 	} {
 		if err := step(ctx, s); err != nil {
@@ -148,7 +159,11 @@ func classify(ctx context.Context, result ctrl.Result, err error) (ctrl.Result, 
 	}
 	if w, ok := asWait(err); ok {
 		log.FromContext(ctx).Info("Waiting for a prerequisite", "reason", w.reason, "message", w.message)
-		return ctrl.Result{RequeueAfter: waitRequeueAfter}, nil
+		after := waitRequeueAfter
+		if w.after > 0 {
+			after = w.after
+		}
+		return ctrl.Result{RequeueAfter: after}, nil
 	}
 	return ctrl.Result{}, err
 }
@@ -167,8 +182,15 @@ func (r *RagServiceReconciler) reconcileSpec(_ context.Context, s *scope) error 
 	case spec.Server.Image == "" && r.RagServerImage == "":
 		return stall(ragv1alpha1.ReasonInvalidSpec, "server.image is empty and the operator has no default ragserver image")
 	}
-	ret := spec.Retrieval
-	if ret.ChunkOverlap != nil && ret.ChunkSize != nil && *ret.ChunkOverlap >= *ret.ChunkSize {
+	// The server refuses what the contract does not allow; objects stored
+	// before the CRD carried these bounds must stall here, not crash-loop.
+	topK, chunkSize, chunkOverlap := resources.Retrieval(s.rs)
+	switch {
+	case topK < contract.MinTopK || topK > contract.MaxTopK:
+		return stall(ragv1alpha1.ReasonInvalidSpec, "retrieval.topK %d must be from %d to %d", topK, contract.MinTopK, contract.MaxTopK)
+	case chunkSize < contract.MinChunkSize || chunkSize > contract.MaxChunkSize:
+		return stall(ragv1alpha1.ReasonInvalidSpec, "retrieval.chunkSize %d must be from %d to %d", chunkSize, contract.MinChunkSize, contract.MaxChunkSize)
+	case chunkOverlap < contract.MinChunkOverlap || chunkOverlap >= chunkSize:
 		return stall(ragv1alpha1.ReasonInvalidSpec, "retrieval.chunkOverlap must be less than retrieval.chunkSize")
 	}
 	return nil
@@ -182,11 +204,12 @@ func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scop
 		return r.removeChroma(ctx, s)
 	}
 
-	desiredPVC := resources.ChromaPVC(rs)
-	if err := r.checkRetainedVolume(ctx, s); err != nil {
+	owner, err := r.checkRetainedVolume(ctx, s)
+	if err != nil {
 		return err
 	}
-	pvc, err := applyChild(ctx, r, s, desiredPVC, newPVC, extractPVC)
+	s.collectionOwner = owner
+	pvc, err := applyChild(ctx, r, s, resources.ChromaPVC(rs, owner), newPVC, extractPVC)
 	if err != nil {
 		return fmt.Errorf("apply PersistentVolumeClaim: %w", err)
 	}
@@ -210,15 +233,24 @@ func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scop
 // typically one retained from an earlier RagService of the same name: a
 // volume cannot shrink and its class cannot change, so such a spec stalls
 // with a clear message instead of failing every apply.
-func (r *RagServiceReconciler) checkRetainedVolume(ctx context.Context, s *scope) error {
+//
+// It returns the collection owner recorded on the volume (the UID of the
+// RagService that created it), or this RagService's UID for a new volume or
+// one created before owners were recorded.
+func (r *RagServiceReconciler) checkRetainedVolume(ctx context.Context, s *scope) (string, error) {
 	rs := s.rs
 	live := &corev1.PersistentVolumeClaim{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: resources.PVCName(rs)}, live)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return string(rs.UID), nil
 	}
 	if err != nil {
-		return fmt.Errorf("get PersistentVolumeClaim: %w", err)
+		return "", fmt.Errorf("get PersistentVolumeClaim: %w", err)
+	}
+	owner := live.Annotations[resources.CollectionOwnerAnnotation]
+	if owner == "" || !ours(live, rs) {
+		// A foreign volume is refused by applyChild.
+		owner = string(rs.UID)
 	}
 	storage := rs.Spec.VectorStore.Chroma.Storage
 	want := resource.MustParse(ragv1alpha1.DefaultStorageSize)
@@ -226,30 +258,44 @@ func (r *RagServiceReconciler) checkRetainedVolume(ctx context.Context, s *scope
 		want = *storage.Size
 	}
 	if have, ok := live.Spec.Resources.Requests[corev1.ResourceStorage]; ok && want.Cmp(have) < 0 {
-		return stall(ragv1alpha1.ReasonInvalidSpec,
+		return "", stall(ragv1alpha1.ReasonInvalidSpec,
 			"vectorStore.chroma.storage.size %s is smaller than the existing volume %s (%s); volumes cannot shrink",
 			want.String(), live.Name, have.String())
 	}
 	if cls := storage.StorageClassName; cls != nil && live.Spec.StorageClassName != nil && *cls != *live.Spec.StorageClassName {
-		return stall(ragv1alpha1.ReasonInvalidSpec,
+		return "", stall(ragv1alpha1.ReasonInvalidSpec,
 			"vectorStore.chroma.storage.storageClassName %q differs from the existing volume %s (%q); the class of a volume cannot change",
 			*cls, live.Name, *live.Spec.StorageClassName)
 	}
-	return nil
+	return owner, nil
 }
 
 // removeChroma deletes the Chroma children of a RagService that switched to
 // an external store. The volume goes only with the Delete retention policy
-// (that is, when the RagService owns it).
+// (that is, when the RagService owns it); a retained one still holds every
+// document of the old store, which the status and an event say.
 func (r *RagServiceReconciler) removeChroma(ctx context.Context, s *scope) error {
 	rs := s.rs
+	s.collectionOwner = string(rs.UID)
 	key := types.NamespacedName{Namespace: rs.Namespace, Name: resources.ChromaName(rs)}
 	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
 		if err := r.deleteOwned(ctx, s, key, obj); err != nil {
 			return err
 		}
 	}
-	return r.deleteOwned(ctx, s, types.NamespacedName{Namespace: rs.Namespace, Name: resources.PVCName(rs)}, &corev1.PersistentVolumeClaim{})
+	pvcKey := types.NamespacedName{Namespace: rs.Namespace, Name: resources.PVCName(rs)}
+	if err := r.deleteOwned(ctx, s, pvcKey, &corev1.PersistentVolumeClaim{}); err != nil {
+		return err
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	switch err := r.Client.Get(ctx, pvcKey, pvc); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get PersistentVolumeClaim: %w", err)
+	case pvc.DeletionTimestamp.IsZero() && ours(pvc, rs):
+		s.orphanedPVC = pvc.Name
+	}
+	return nil
 }
 
 // reconcileInputs reads the API key Secret and the documents ConfigMap
@@ -270,11 +316,24 @@ func (r *RagServiceReconciler) reconcileInputs(ctx context.Context, s *scope) er
 			}
 			return fmt.Errorf("get Secret %q: %w", ref.Name, err)
 		}
-		value, ok := secret.Data[key]
-		if !ok {
-			return wait(ragv1alpha1.ReasonSecretKeyMissing, "Secret %q has no key %q", ref.Name, key)
+		value, err := secretValue(secret, key)
+		if err != nil {
+			return err
 		}
 		apiKey = value
+	}
+	if ref := rs.Spec.Auth.SecretRef; ref != nil && resources.AuthMode(rs) == ragv1alpha1.AuthToken {
+		name, key, _ := resources.APITokenRef(rs)
+		secret := &corev1.Secret{}
+		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: name}, secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				return wait(ragv1alpha1.ReasonSecretNotFound, "API token Secret %q not found", name)
+			}
+			return fmt.Errorf("get Secret %q: %w", name, err)
+		}
+		if _, err := secretValue(secret, key); err != nil {
+			return err
+		}
 	}
 
 	var documents *corev1.ConfigMap
@@ -291,6 +350,58 @@ func (r *RagServiceReconciler) reconcileInputs(ctx context.Context, s *scope) er
 	return nil
 }
 
+// secretValue returns a key of a Secret; a missing or blank one (the server
+// trims whitespace and would refuse to start) is a wait.
+func secretValue(secret *corev1.Secret, key string) ([]byte, error) {
+	value, ok := secret.Data[key]
+	if !ok {
+		return nil, wait(ragv1alpha1.ReasonSecretKeyMissing, "Secret %q has no key %q", secret.Name, key)
+	}
+	if strings.TrimSpace(string(value)) == "" {
+		return nil, wait(ragv1alpha1.ReasonSecretKeyEmpty, "Secret %q: key %q holds only whitespace", secret.Name, key)
+	}
+	return value, nil
+}
+
+// reconcileAuth keeps the generated API token Secret: created once with a
+// random token, never rotated by a pass (the stored token is applied again),
+// and deleted when auth is disabled or uses the user's Secret.
+func (r *RagServiceReconciler) reconcileAuth(ctx context.Context, s *scope) error {
+	rs := s.rs
+	key := types.NamespacedName{Namespace: rs.Namespace, Name: resources.APITokenSecretName(rs)}
+	if !resources.GeneratesAPIToken(rs) {
+		return r.deleteOwned(ctx, s, key, &corev1.Secret{})
+	}
+	token := ""
+	live := &corev1.Secret{}
+	switch err := r.APIReader.Get(ctx, key, live); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get Secret %q: %w", key.Name, err)
+	case ours(live, rs):
+		token = string(live.Data[ragv1alpha1.DefaultTokenKey])
+	}
+	if strings.TrimSpace(token) == "" {
+		var err error
+		if token, err = newAPIToken(); err != nil {
+			return err
+		}
+	}
+	if _, err := applyChild(ctx, r, s, resources.APITokenSecret(rs, token), newSecret, extractSecret); err != nil {
+		return fmt.Errorf("apply API token Secret: %w", err)
+	}
+	return nil
+}
+
+// newAPIToken returns 32 random bytes, hex-encoded.
+func newAPIToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate API token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
 // reconcileServer applies the server Deployment, its Service and, with more
 // than one replica, its PodDisruptionBudget.
 func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) error {
@@ -299,7 +410,7 @@ func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) er
 	if image == "" {
 		image = r.RagServerImage
 	}
-	desired := resources.ServerDeployment(rs, resources.ServerInputs{Image: image, InputsHash: s.inputsHash})
+	desired := resources.ServerDeployment(rs, resources.ServerInputs{Image: image, InputsHash: s.inputsHash, CollectionOwner: s.collectionOwner})
 
 	before := &appsv1.Deployment{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, before)
@@ -321,6 +432,9 @@ func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) er
 		return fmt.Errorf("apply server Service: %w", err)
 	}
 	s.serverService = svc
+	if _, err := applyChild(ctx, r, s, resources.ServerNetworkPolicy(rs), newNetworkPolicy, extractNetworkPolicy); err != nil {
+		return fmt.Errorf("apply server NetworkPolicy: %w", err)
+	}
 
 	if resources.NeedsPDB(rs) {
 		if _, err := applyChild(ctx, r, s, resources.ServerPDB(rs), newPDB, extractPDB); err != nil {

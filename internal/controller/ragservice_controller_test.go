@@ -68,7 +68,7 @@ func TestChildrenAndStatus(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"LLM_MODEL": "gpt-4o-mini", "CHROMA_URL": fmt.Sprintf("http://docs-chroma.%s.svc:8000", ns),
-		"CHROMA_COLLECTION": "docs", "DOCS_DIR": "/etc/ragops/documents", "PORT": "8080",
+		"CHROMA_COLLECTION": ns + ".docs", "DOCS_DIR": "/etc/ragops/documents", "PORT": "8080",
 	} {
 		if env[k].Value != want {
 			t.Errorf("env %s = %q, want %q", k, env[k].Value, want)

@@ -24,6 +24,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -101,10 +102,15 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 	ctx := context.Background()
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &ragv1alpha1.RagService{}, IndexSecretRef, func(o client.Object) []string {
-		if ref := o.(*ragv1alpha1.RagService).Spec.SecretRef; ref != nil {
-			return []string{ref.Name}
+		spec := o.(*ragv1alpha1.RagService).Spec
+		var names []string
+		if ref := spec.SecretRef; ref != nil {
+			names = append(names, ref.Name)
 		}
-		return nil
+		if ref := spec.Auth.SecretRef; ref != nil {
+			names = append(names, ref.Name)
+		}
+		return names
 	}); err != nil {
 		return fmt.Errorf("index %s: %w", IndexSecretRef, err)
 	}
@@ -128,7 +134,7 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.mapVolume)).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapReferrers(IndexSecretRef))).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret)).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapReferrers(IndexConfigMapRef))).
 		WithOptions(opts).
 		Named("ragservice").
@@ -150,6 +156,16 @@ func (r *RagServiceReconciler) mapReferrers(index string) handler.MapFunc {
 		}
 		return reqs
 	}
+}
+
+// mapSecret maps a Secret to the RagServices that reference it and to the
+// RagService that owns it (the generated API token).
+func (r *RagServiceReconciler) mapSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	reqs := r.mapReferrers(IndexSecretRef)(ctx, o)
+	if ref := metav1.GetControllerOf(o); ref != nil && ref.Kind == "RagService" && ref.APIVersion == ragv1alpha1.GroupVersion.String() {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: ref.Name}})
+	}
+	return reqs
 }
 
 // mapVolume maps a Chroma volume to its RagService by the instance label;

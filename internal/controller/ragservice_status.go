@@ -56,7 +56,7 @@ func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, e
 	rs := s.rs
 	r.observeChildren(ctx, s)
 
-	vectorStore := vectorStoreCondition(rs, s.chromaDeployment, s.pvc)
+	vectorStore := vectorStoreCondition(rs, s.chromaDeployment, s.pvc, s.orphanedPVC)
 	server := serverCondition(rs, s.serverDeployment, err)
 
 	var ready condition
@@ -138,8 +138,12 @@ func (r *RagServiceReconciler) observeChildren(ctx context.Context, s *scope) {
 	}
 }
 
-func vectorStoreCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, pvc *corev1.PersistentVolumeClaim) condition {
+func vectorStoreCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, pvc *corev1.PersistentVolumeClaim, orphanedPVC string) condition {
 	switch {
+	case !resources.ManagesChroma(rs) && orphanedPVC != "":
+		return isTrue(ragv1alpha1.ReasonRetainedVolumeOrphaned, fmt.Sprintf(
+			"Using the external vector store at %s; PersistentVolumeClaim %s/%s of the former Chroma is retained and still holds its documents, unused: switch back to vectorStore.chroma to use them, or delete it",
+			rs.Spec.VectorStore.External.URL, rs.Namespace, orphanedPVC))
 	case !resources.ManagesChroma(rs):
 		return isTrue(ragv1alpha1.ReasonExternal, "Using the external vector store at "+rs.Spec.VectorStore.External.URL)
 	case d != nil && deploymentReady(d, 1):
@@ -222,9 +226,13 @@ func (r *RagServiceReconciler) emitEvents(original *ragv1alpha1.RagService, s *s
 	}
 	if c, ok := changed(ragv1alpha1.ConditionServerAvailable); ok {
 		switch c.Reason {
-		case ragv1alpha1.ReasonSecretNotFound, ragv1alpha1.ReasonSecretKeyMissing, ragv1alpha1.ReasonConfigMapNotFound:
+		case ragv1alpha1.ReasonSecretNotFound, ragv1alpha1.ReasonSecretKeyMissing, ragv1alpha1.ReasonSecretKeyEmpty,
+			ragv1alpha1.ReasonConfigMapNotFound, ragv1alpha1.ReasonChildConflict:
 			r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "WaitForInput", "%s", c.Message)
 		}
+	}
+	if c, ok := changed(ragv1alpha1.ConditionVectorStoreReady); ok && c.Reason == ragv1alpha1.ReasonRetainedVolumeOrphaned {
+		r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "SwitchVectorStore", "%s", c.Message)
 	}
 	if c, ok := changed(ragv1alpha1.ConditionReady); ok {
 		switch {

@@ -86,27 +86,31 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		obj   string // metadata.name, default "invalid"
 		patch string
 		want  string
+		// blocking: a missing, unsupported or too long value, after which
+		// the API server skips the CEL rules and says so (its own line,
+		// which no schema can avoid).
+		blocking bool
 	}{
 		{name: "empty model", patch: `model: ""`, want: "spec.model: Invalid value: \"\": spec.model in body should be at least 1 chars long"},
-		{name: "missing model", patch: `model: null`, want: "spec.model: Required value"},
+		{name: "missing model", patch: `model: null`, want: "spec.model: Required value", blocking: true},
 		{name: "model with spaces", patch: `model: "gpt 4o"`, want: "spec.model in body should match"},
-		{name: "missing embedding model", patch: `embeddingModel: null`, want: "spec.embeddingModel: Required value"},
+		{name: "missing embedding model", patch: `embeddingModel: null`, want: "spec.embeddingModel: Required value", blocking: true},
 		{name: "negative replicas", patch: `replicas: -1`, want: "spec.replicas in body should be greater than or equal to 0"},
 		{name: "too many replicas", patch: `replicas: 101`, want: "spec.replicas in body should be less than or equal to 100"},
 		{name: "no key and no base URL", patch: `secretRef: null`, want: "secretRef is required unless baseURL points to a keyless OpenAI-compatible server"},
-		{name: "secretRef without name", patch: `secretRef: {name: null, key: token}`, want: "spec.secretRef.name: Required value"},
+		{name: "secretRef without name", patch: `secretRef: {name: null, key: token}`, want: "spec.secretRef.name: Required value", blocking: true},
 		{name: "secretRef with an invalid name", patch: `secretRef: {name: Open_AI}`, want: "spec.secretRef.name in body should match"},
 		{name: "secretRef with an invalid key", patch: `secretRef: {name: openai, key: "a/b"}`, want: "spec.secretRef.key in body should match"},
 		{name: "base URL is not a URL", patch: `baseURL: "not a url"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "base URL with another scheme", patch: `baseURL: "ftp://models.example/v1"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "relative embedding base URL", patch: `embeddingBaseURL: "/v1"`, want: "embeddingBaseURL must be an absolute http or https URL"},
-		{name: "documents without a ConfigMap", patch: `documents: {}`, want: "spec.documents.configMapRef: Required value"},
+		{name: "documents without a ConfigMap", patch: `documents: {}`, want: "spec.documents.configMapRef: Required value", blocking: true},
 		{name: "both external and chroma", patch: `vectorStore: {chroma: {}, external: {url: "http://chroma:8000"}}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "neither external nor chroma", patch: `vectorStore: {}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "external URL is not a URL", patch: `vectorStore: {external: {url: "chroma:8000"}}`, want: "vectorStore.external.url must be an absolute http or https URL"},
 		{name: "bad quantity", patch: `vectorStore: {chroma: {storage: {size: lots}}}`, want: "spec.vectorStore.chroma.storage.size"},
 		{name: "zero storage", patch: `vectorStore: {chroma: {storage: {size: "0"}}}`, want: "storage.size must be greater than zero"},
-		{name: "unknown retention policy", patch: `vectorStore: {chroma: {retentionPolicy: Keep}}`, want: `spec.vectorStore.chroma.retentionPolicy: Unsupported value: "Keep"`},
+		{name: "unknown retention policy", patch: `vectorStore: {chroma: {retentionPolicy: Keep}}`, want: `spec.vectorStore.chroma.retentionPolicy: Unsupported value: "Keep"`, blocking: true},
 		{name: "chroma image latest", patch: `vectorStore: {chroma: {image: "chromadb/chroma:latest"}}`, want: "image must be pinned: the latest tag is not allowed"},
 		{name: "chroma image without tag", patch: `vectorStore: {chroma: {image: "chromadb/chroma"}}`, want: "image must carry a tag or a digest"},
 		{name: "server image latest", patch: `server: {image: "ragops/ragserver:latest"}`, want: "image must be pinned: the latest tag is not allowed"},
@@ -117,6 +121,31 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		{name: "overlap above default chunk size", patch: `retrieval: {chunkOverlap: 5000}`, want: "retrieval.chunkOverlap must be less than retrieval.chunkSize"},
 		{name: "name too long for its Services", obj: strings.Repeat("a", 51), want: "metadata.name must be a DNS-1035 label of at most 50 characters"},
 		{name: "name not a DNS-1035 label", obj: "1rag", want: "metadata.name must be a DNS-1035 label"},
+
+		// What the API accepted although the cluster or the server could
+		// not run it (issue 9).
+		{name: "topK above the server's maximum", patch: `retrieval: {topK: 51}`, want: "spec.retrieval.topK in body should be less than or equal to 50"},
+		{name: "chunk size below the server's minimum", patch: `retrieval: {chunkSize: 49}`, want: "spec.retrieval.chunkSize in body should be greater than or equal to 50"},
+		{name: "upper-case storage class", patch: `vectorStore: {chroma: {storage: {storageClassName: Fast-SSD}}}`, want: "storage.storageClassName must be a lower-case DNS-1123 subdomain"},
+		{name: "secret key ..", patch: `secretRef: {name: openai, key: ".."}`, want: "secretRef.key must be a valid Secret key"},
+		{name: "secret key .", patch: `secretRef: {name: openai, key: "."}`, want: "secretRef.key must be a valid Secret key"},
+		{name: "token secret key ..", patch: `auth: {secretRef: {name: tok, key: "..a"}}`, want: "auth.secretRef.key must be a valid Secret key"},
+		{name: "limit below request", patch: `server: {resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}`, want: "resources: the memory limit must be at least the memory request"},
+		{name: "cpu limit below request", patch: `vectorStore: {chroma: {resources: {requests: {cpu: "2"}, limits: {cpu: 500m}}}}`, want: "resources: the cpu limit must be at least the cpu request"},
+		{name: "negative cpu", patch: `server: {resources: {requests: {cpu: "-1"}}}`, want: "resources.requests must not be negative"},
+		{name: "negative chroma limit", patch: `vectorStore: {chroma: {resources: {limits: {memory: "-1Gi"}}}}`, want: "resources.limits must not be negative"},
+		{name: "unknown resource name", patch: `server: {resources: {limits: {gpu: "1"}}}`, want: "only cpu, memory, ephemeral-storage and hugepages-<size> are supported"},
+		{name: "image with a trailing space", patch: `server: {image: "ragops/ragserver:0.1.0 "}`, want: "image must be a valid image reference"},
+		{name: "image with a leading space", patch: `vectorStore: {chroma: {image: " chromadb/chroma:1.0.0"}}`, want: "image must be a valid image reference"},
+		{name: "image with upper case", patch: `vectorStore: {chroma: {image: "ChromaDB/chroma:1.0.0"}}`, want: "image must be a valid image reference"},
+		{name: "image with a short digest", patch: `server: {image: "ragops/ragserver@sha256:0123abcd"}`, want: "image must be a valid image reference"},
+		{name: "fractional storage size", patch: `vectorStore: {chroma: {storage: {size: 500m}}}`, want: "storage.size must be a whole number of bytes"},
+		{name: "model of no-break spaces", patch: "model: \"\u00a0\u00a0\"", want: "spec.model in body should match"},
+		{name: "embedding model of ideographic spaces", patch: "embeddingModel: \"\u3000\"", want: "spec.embeddingModel in body should match"},
+		{name: "model with a trailing no-break space", patch: "model: \"gpt-4o\u00a0\"", want: "spec.model in body should match"},
+		{name: "unknown auth mode", patch: `auth: {mode: None}`, want: `spec.auth.mode: Unsupported value: "None"`, blocking: true},
+		{name: "token secret with auth disabled", patch: `auth: {mode: Disabled, secretRef: {name: tok}}`, want: "auth.secretRef is only allowed with auth.mode Token"},
+		{name: "allowed namespace not a label", patch: `server: {allowedNamespaces: ["Ingress_NGINX"]}`, want: "spec.server.allowedNamespaces[0] in body should match"},
 	}
 	if len(tests) < 20 {
 		t.Fatalf("the catalogue has %d cases, want at least 20", len(tests))
@@ -136,6 +165,13 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("message %q does not contain %q", err.Error(), tt.want)
+			}
+			// One clear line: no CEL rule left unchecked for want of type
+			// or cost bounds, no runtime error of a rule.
+			for _, noise := range []string{"some validation rules were not checked", "accessor error", "<nil>: Invalid value: null", "no such key", "exceeded budget", "estimated rule cost", "evaluating rule", "quantities must match"} {
+				if strings.Contains(err.Error(), noise) && !tt.blocking {
+					t.Errorf("message %q carries noise %q", err.Error(), noise)
+				}
 			}
 			t.Logf("rejected: %v", err)
 		})
@@ -207,6 +243,16 @@ func TestValidRagServices(t *testing.T) {
 		`{vectorStore: {external: {url: "http://chroma.shared.svc:8000"}}, replicas: 0}`,
 		`{vectorStore: {chroma: {image: "ragops-local/chroma:1.0.0", storage: {size: 1073741824}}}}`,
 		`{server: {image: "ragops/ragserver@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}`,
+		// Defaults never make a valid spec invalid: the overlap follows a
+		// small chunk size.
+		`{retrieval: {chunkSize: 150}}`,
+		`{retrieval: {chunkSize: 50, topK: 50}}`,
+		// The documented empty values.
+		`{baseURL: "", server: {image: ""}, embeddingBaseURL: ""}`,
+		`{vectorStore: {chroma: {image: "registry.example:5000/team/chroma:1.0.0", storage: {size: 500Mi, storageClassName: fast-ssd}, resources: {requests: {cpu: 100m, memory: 1Gi}, limits: {cpu: "2", memory: 1Gi}}}}}`,
+		`{model: "qwen2.5:7b-instruct", embeddingModel: "埋め込み", server: {allowedNamespaces: [ingress-nginx], resources: {limits: {hugepages-2Mi: 1Gi}}}}`,
+		`{auth: {mode: Disabled}}`,
+		`{auth: {secretRef: {name: my-token}}}`,
 	} {
 		u := ragServiceFromYAML(t, ns, fmt.Sprintf("valid-%d", i), patch)
 		if err := k8sClient.Create(ctx, u); err != nil {
@@ -225,7 +271,8 @@ func TestValidRagServices(t *testing.T) {
 		s.VectorStore.Chroma.RetentionPolicy != ragv1alpha1.RetentionRetain,
 		s.Server.Port != ragv1alpha1.DefaultServerPort,
 		*s.Retrieval.TopK != ragv1alpha1.DefaultTopK || *s.Retrieval.ChunkSize != ragv1alpha1.DefaultChunkSize ||
-			*s.Retrieval.ChunkOverlap != ragv1alpha1.DefaultChunkOverlap:
+			s.Retrieval.ChunkOverlap != nil, // computed from chunkSize (contract.ChunkOverlap)
+		s.Auth.Mode != ragv1alpha1.AuthToken:
 		t.Errorf("defaults not applied: %+v", s)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ragops/ragops/internal/contract"
 )
 
 // Config is the server configuration. Every field comes from an environment
@@ -38,6 +40,8 @@ type Config struct {
 	EmbedBatchSize   int
 	EmbedConcurrency int
 	ShutdownTimeout  time.Duration
+	DrainPeriod      time.Duration
+	Owner            string
 	LogLevel         string
 }
 
@@ -57,7 +61,7 @@ type setting struct {
 }
 
 var settings = []setting{
-	{"PORT", "8080", "HTTP port", false},
+	{contract.EnvPort, strconv.Itoa(contract.DefaultPort), "HTTP port", false},
 	{"LLM_MODEL", "", `chat model (default ` + DefaultLLMModel + ` when a model API is configured; "local" for extractive answers)`, false},
 	{"EMBEDDING_MODEL", "", `embedding model (default ` + DefaultEmbeddingModel + ` when a model API is configured, else the local embedder; "local" forces it)`, false},
 	{"OPENAI_API_KEY", "", "API key of the model API", true},
@@ -65,12 +69,13 @@ var settings = []setting{
 	{"OPENAI_BASE_URL", "", "base URL of an OpenAI-compatible API, e.g. http://ollama:11434/v1 (default: OpenAI when a key is set)", false},
 	{"EMBEDDING_BASE_URL", "", "base URL for embeddings (default OPENAI_BASE_URL)", false},
 	{"CHROMA_URL", "", "Chroma server URL; empty uses the embedded store under DATA_DIR", false},
-	{"CHROMA_COLLECTION", "ragops", "collection name prefix; the embedding model is appended", false},
+	{contract.EnvChromaCollection, "ragops", "collection name prefix; the embedding model is appended", false},
+	{contract.EnvOwner, "", "identity stamped on the Chroma collection on creation; the server refuses a collection stamped with another owner", false},
 	{"DOCS_DIR", "", "directory whose top-level .txt/.md files are ingested at start-up", false},
 	{"DATA_DIR", "", "directory of the embedded store (default $TMPDIR/ragops)", false},
-	{"TOP_K", "4", "passages per query by default", false},
-	{"CHUNK_SIZE", "800", "maximum chunk length in characters", false},
-	{"CHUNK_OVERLAP", "100", "characters of whole words repeated between chunks", false},
+	{contract.EnvTopK, strconv.Itoa(contract.DefaultTopK), "passages per query by default", false},
+	{contract.EnvChunkSize, strconv.Itoa(contract.DefaultChunkSize), "maximum chunk length in characters", false},
+	{contract.EnvChunkOverlap, "", "characters of whole words repeated between chunks (default " + strconv.Itoa(contract.DefaultChunkOverlap) + ", at most a fifth of CHUNK_SIZE)", false},
 	{"API_TOKEN", "", "bearer token required on the API (not on health and metrics)", true},
 	{"API_TOKEN_FILE", "", "file holding the bearer token; re-read when it changes", false},
 	{"MAX_BODY_BYTES", "4194304", "maximum request body size", false},
@@ -79,7 +84,8 @@ var settings = []setting{
 	{"MAX_RETRIES", "3", "retries of a model call on 429/5xx/network errors", false},
 	{"EMBED_BATCH_SIZE", "64", "chunks per embeddings request", false},
 	{"EMBED_CONCURRENCY", "4", "embeddings requests in flight during ingestion", false},
-	{"SHUTDOWN_TIMEOUT", "20s", "time given to in-flight requests on SIGTERM", false},
+	{contract.EnvDrainPeriod, contract.DefaultDrainPeriod.String(), "time the server keeps serving after SIGTERM while /readyz fails, so that endpoints stop routing to it (0s: none)", false},
+	{contract.EnvShutdownTimeout, contract.DefaultShutdownTimeout.String(), "time given to in-flight requests once the drain period is over", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 }
 
@@ -139,6 +145,14 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		}
 		return d
 	}
+	nonNegDurVal := func(env string) time.Duration {
+		v := get(env)
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s=%q must be a duration such as 5s (0s for none)", env, v))
+		}
+		return d
+	}
 	urlVal := func(env string) string {
 		v := strings.TrimSpace(get(env))
 		if v == "" {
@@ -151,7 +165,7 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		return strings.TrimRight(v, "/")
 	}
 
-	c.Port = intVal("PORT", 1, 65535)
+	c.Port = intVal(contract.EnvPort, contract.MinPort, contract.MaxPort)
 	c.LLMModel = strings.TrimSpace(get("LLM_MODEL"))
 	c.EmbeddingModel = strings.TrimSpace(get("EMBEDDING_MODEL"))
 	c.APIKey = strings.TrimSpace(get("OPENAI_API_KEY"))
@@ -159,12 +173,17 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	c.BaseURL = urlVal("OPENAI_BASE_URL")
 	c.EmbeddingBaseURL = urlVal("EMBEDDING_BASE_URL")
 	c.ChromaURL = urlVal("CHROMA_URL")
-	c.ChromaCollection = get("CHROMA_COLLECTION")
+	c.ChromaCollection = get(contract.EnvChromaCollection)
+	c.Owner = strings.TrimSpace(get(contract.EnvOwner))
 	c.DocsDir = get("DOCS_DIR")
 	c.DataDir = get("DATA_DIR")
-	c.TopK = intVal("TOP_K", 1, MaxTopK)
-	c.ChunkSize = intVal("CHUNK_SIZE", 50, 100000)
-	c.ChunkOverlap = intVal("CHUNK_OVERLAP", 0, 100000)
+	c.TopK = intVal(contract.EnvTopK, contract.MinTopK, contract.MaxTopK)
+	c.ChunkSize = intVal(contract.EnvChunkSize, contract.MinChunkSize, contract.MaxChunkSize)
+	if strings.TrimSpace(get(contract.EnvChunkOverlap)) == "" {
+		c.ChunkOverlap = contract.ChunkOverlap(c.ChunkSize, nil)
+	} else {
+		c.ChunkOverlap = intVal(contract.EnvChunkOverlap, contract.MinChunkOverlap, contract.MaxChunkOverlap)
+	}
 	c.APIToken = strings.TrimSpace(get("API_TOKEN"))
 	c.APITokenFile = get("API_TOKEN_FILE")
 	c.MaxBodyBytes = int64(intVal("MAX_BODY_BYTES", 1024, 1<<30))
@@ -173,7 +192,8 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	c.MaxRetries = intVal("MAX_RETRIES", 0, 10)
 	c.EmbedBatchSize = intVal("EMBED_BATCH_SIZE", 1, 2048)
 	c.EmbedConcurrency = intVal("EMBED_CONCURRENCY", 1, 64)
-	c.ShutdownTimeout = durVal("SHUTDOWN_TIMEOUT")
+	c.ShutdownTimeout = durVal(contract.EnvShutdownTimeout)
+	c.DrainPeriod = nonNegDurVal(contract.EnvDrainPeriod)
 	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
 
 	if len(errs) == 0 && c.ChunkOverlap >= c.ChunkSize {

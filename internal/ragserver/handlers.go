@@ -16,13 +16,14 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"
 )
 
 // Request limits.
 const (
-	MaxTopK          = 50
+	MaxTopK          = contract.MaxTopK
 	MaxQuestionRunes = 4000
 	MaxDocuments     = 1000
 	MaxSourceRunes   = 256

@@ -79,6 +79,10 @@ func start(t testing.TB, env map[string]string) *testServer {
 	if env["LOG_LEVEL"] == "" {
 		env["LOG_LEVEL"] = "warn"
 	}
+	if _, ok := env["DRAIN_PERIOD"]; !ok {
+		// Tests stop servers often; the drain has its own test.
+		env["DRAIN_PERIOD"] = "0s"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{URL: "http://127.0.0.1:" + env["PORT"], cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
 	go func() { ts.done <- ragserver.Run(ctx, nil, func(k string) string { return env[k] }, ts.logs) }()

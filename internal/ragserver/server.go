@@ -84,8 +84,20 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("Shutting down", "timeout", cfg.ShutdownTimeout.String())
+	// Fail readiness at once and keep serving for the drain period, so that
+	// the endpoints stop routing here before the listener closes; answers
+	// close their connections so that clients reconnect elsewhere.
 	s.shuttingDown.Store(true)
+	srv.SetKeepAlivesEnabled(false)
+	log.Info("Draining", "drain_period", cfg.DrainPeriod.String())
+	select {
+	case <-time.After(cfg.DrainPeriod):
+	case err := <-errc:
+		stopIngest()
+		wg.Wait()
+		return err
+	}
+	log.Info("Shutting down", "timeout", cfg.ShutdownTimeout.String())
 	stopIngest()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -168,9 +180,14 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 	s.collection = CollectionName(cfg.ChromaCollection, emb.Model())
 	var store vectorstore.Store
 	if cfg.ChromaURL != "" {
-		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout})
+		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout, Owner: cfg.Owner})
 		if err != nil {
 			return nil, fmt.Errorf("invalid configuration: %w", err)
+		}
+		// A collection of another owner is refused at start-up; an
+		// unreachable Chroma is not fatal (the first use claims it).
+		if err := cs.Claim(context.Background()); errors.Is(err, chromastore.ErrForeignCollection) {
+			return nil, err
 		}
 		store, s.storeKind = cs, "chroma"
 	} else {

@@ -430,6 +430,9 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]string{"REQUEST_TIMEOUT": "-1s"}, "REQUEST_TIMEOUT"},
 		{map[string]string{"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"DRAIN_PERIOD": "-1s"}, "DRAIN_PERIOD"},
+		{map[string]string{"TOP_K": "51"}, "TOP_K=\"51\" must be an integer from 1 to 50"},
+		{map[string]string{"CHUNK_SIZE": "49"}, "CHUNK_SIZE"},
 		{map[string]string{"LLM_MODEL": "gpt-4o-mini"}, "LLM_MODEL=gpt-4o-mini needs OPENAI_API_KEY"},
 		{map[string]string{"EMBEDDING_MODEL": "text-embedding-3-small"}, "EMBEDDING_MODEL=text-embedding-3-small needs OPENAI_API_KEY"},
 	}
@@ -447,7 +450,7 @@ func TestConfigErrors(t *testing.T) {
 	// The key never appears in logs.
 	logs := &syncBuffer{}
 	port := freePort(t)
-	env := map[string]string{"PORT": itoa(port), "OPENAI_API_KEY": "sk-very-secret", "DATA_DIR": t.TempDir()}
+	env := map[string]string{"PORT": itoa(port), "OPENAI_API_KEY": "sk-very-secret", "DATA_DIR": t.TempDir(), "DRAIN_PERIOD": "0s"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ragserver.Run(ctx, nil, func(k string) string { return env[k] }, logs) }()

@@ -127,13 +127,14 @@ func ChromaService(rs *ragv1alpha1.RagService) *corev1ac.ServiceApplyConfigurati
 				WithTargetPort(intstr.FromString("http"))))
 }
 
-// ChromaPVC builds the Chroma PersistentVolumeClaim. With the Retain policy
+// ChromaPVC builds the Chroma PersistentVolumeClaim. owner is the collection
+// owner recorded on it (CollectionOwnerAnnotation). With the Retain policy
 // it carries no owner reference, so garbage collection never deletes it and
 // a RagService re-created with the same name finds it by name; with Delete
 // it is owned by the RagService and goes with it. Switching the policy adds
 // or removes the owner reference (server-side apply drops a field its
 // manager no longer sends).
-func ChromaPVC(rs *ragv1alpha1.RagService) *corev1ac.PersistentVolumeClaimApplyConfiguration {
+func ChromaPVC(rs *ragv1alpha1.RagService, owner string) *corev1ac.PersistentVolumeClaimApplyConfiguration {
 	c := chromaSpec(rs)
 	size := resource.MustParse(ragv1alpha1.DefaultStorageSize)
 	if c.Storage.Size != nil {
@@ -148,6 +149,7 @@ func ChromaPVC(rs *ragv1alpha1.RagService) *corev1ac.PersistentVolumeClaimApplyC
 	}
 	pvc := corev1ac.PersistentVolumeClaim(PVCName(rs), rs.Namespace).
 		WithLabels(Labels(rs, ComponentVectorStore)).
+		WithAnnotations(map[string]string{CollectionOwnerAnnotation: owner}).
 		WithSpec(spec)
 	if RetentionPolicy(rs) == ragv1alpha1.RetentionDelete {
 		pvc.WithOwnerReferences(ownerReference(rs))

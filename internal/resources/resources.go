@@ -56,6 +56,12 @@ const (
 	// referenced Secret key and documents, so that changing either rolls
 	// the pods.
 	InputsHashAnnotation = "rag.ragops.dev/inputs-hash"
+
+	// CollectionOwnerAnnotation on the Chroma volume holds the identity (the
+	// UID of the RagService that created it) that the server stamps on its
+	// collection, so that a RagService re-created with the same name keeps
+	// using the data of a retained volume.
+	CollectionOwnerAnnotation = "rag.ragops.dev/collection-owner"
 )
 
 // Fixed paths and ports of the server and Chroma containers.
@@ -119,6 +125,15 @@ func ChromaURL(rs *ragv1alpha1.RagService) string {
 // port in the URL).
 func Endpoint(rs *ragv1alpha1.RagService, clusterDomain string) string {
 	return fmt.Sprintf("http://%s.%s.svc.%s", rs.Name, rs.Namespace, clusterDomain)
+}
+
+// CollectionPrefix is the server's CHROMA_COLLECTION: namespace and name,
+// joined by a dot (which neither contains), so that two RagServices never
+// share a collection in a shared Chroma. The server appends a slug of the
+// embedding model; the result matches Chroma's name rules (3-512 characters
+// from [a-zA-Z0-9._-], starting and ending with a letter or digit).
+func CollectionPrefix(rs *ragv1alpha1.RagService) string {
+	return rs.Namespace + "." + rs.Name
 }
 
 // ManagesChroma reports whether the operator runs Chroma for rs.
@@ -188,7 +203,7 @@ func restrictedContainerSecurityContext(readOnlyRoot bool) *corev1ac.SecurityCon
 
 // resourceRequirements converts spec resources into an apply configuration;
 // nil stays nil so that the field is not owned.
-func resourceRequirements(r *corev1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {
+func resourceRequirements(r *ragv1alpha1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {
 	if r == nil || (len(r.Limits) == 0 && len(r.Requests) == 0) {
 		return nil
 	}

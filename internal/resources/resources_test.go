@@ -118,7 +118,8 @@ func TestServerDeployment(t *testing.T) {
 		wantEnv: map[string]string{
 			"LLM_MODEL": "gpt-4o-mini", "EMBEDDING_MODEL": "text-embedding-3-small",
 			"OPENAI_API_KEY": "secret:openai/OPENAI_API_KEY", "OPENAI_BASE_URL": "", "EMBEDDING_BASE_URL": "",
-			"CHROMA_URL": "http://docs-chroma.team-a.svc:8000", "CHROMA_COLLECTION": "docs",
+			"CHROMA_URL": "http://docs-chroma.team-a.svc:8000", "CHROMA_COLLECTION": "team-a.docs", "RAGOPS_OWNER": "uid-1",
+			"API_TOKEN_FILE": "/etc/ragops/api-token/token", "DRAIN_PERIOD": "5s", "SHUTDOWN_TIMEOUT": "20s",
 			"DOCS_DIR": "", "DATA_DIR": "/tmp/ragserver", "PORT": "8080",
 			"TOP_K": "4", "CHUNK_SIZE": "1000", "CHUNK_OVERLAP": "200",
 		},
@@ -144,7 +145,7 @@ func TestServerDeployment(t *testing.T) {
 			rs.Spec.VectorStore = ragv1alpha1.VectorStoreSpec{External: &ragv1alpha1.ExternalVectorStore{URL: "http://chroma.shared.svc:8000"}}
 			rs.Spec.Server.Port = 9000
 			rs.Spec.Retrieval.TopK = ptr.To[int32](8)
-			rs.Spec.Server.Resources = &corev1.ResourceRequirements{
+			rs.Spec.Server.Resources = &ragv1alpha1.ResourceRequirements{
 				Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
 			}
 		}),
@@ -159,7 +160,7 @@ func TestServerDeployment(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ac := ServerDeployment(tt.rs, ServerInputs{Image: "ragops/ragserver:0.1.0", InputsHash: "abc"})
+			ac := ServerDeployment(tt.rs, ServerInputs{Image: "ragops/ragserver:0.1.0", InputsHash: "abc", CollectionOwner: "uid-1"})
 			d := typed[appsv1.Deployment](t, ac)
 			if d.Name != "docs" || d.Namespace != "team-a" {
 				t.Errorf("name = %s/%s", d.Namespace, d.Name)
@@ -225,7 +226,11 @@ func TestServerDeployment(t *testing.T) {
 			if ok != tt.wantDocs || (ok && !docs.ReadOnly) {
 				t.Errorf("documents mount = %+v (present %v), want present %v and read-only", docs, ok, tt.wantDocs)
 			}
-			if tt.wantDocs && (len(pod.Volumes) != 2 || pod.Volumes[1].ConfigMap == nil || pod.Volumes[1].ConfigMap.Name != "handbook") {
+			volumes := map[string]corev1.Volume{}
+			for _, v := range pod.Volumes {
+				volumes[v.Name] = v
+			}
+			if v := volumes["documents"]; tt.wantDocs && (v.ConfigMap == nil || v.ConfigMap.Name != "handbook") {
 				t.Errorf("volumes = %+v, want the handbook ConfigMap", pod.Volumes)
 			}
 			if got := c.Resources.Limits.Memory(); tt.wantLimit != "" && got.String() != tt.wantLimit {
@@ -336,7 +341,7 @@ func TestChromaPVC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pvc := typed[corev1.PersistentVolumeClaim](t, ChromaPVC(tt.rs))
+			pvc := typed[corev1.PersistentVolumeClaim](t, ChromaPVC(tt.rs, "uid-1"))
 			if pvc.Name != "docs-chroma-data" {
 				t.Errorf("name = %s", pvc.Name)
 			}

@@ -18,16 +18,21 @@ package resources
 
 import (
 	"strconv"
+	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"k8s.io/utils/ptr"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/contract"
 )
 
 // ServerInputs are what the server builders need beyond the RagService.
@@ -36,7 +41,27 @@ type ServerInputs struct {
 	Image string
 	// InputsHash is InputsHash of the referenced Secret key and documents.
 	InputsHash string
+	// CollectionOwner is the identity the server stamps on its Chroma
+	// collection (RAGOPS_OWNER): the RagService's UID, or the one recorded on
+	// a retained volume.
+	CollectionOwner string
 }
+
+// Shutdown timing of the server pods: on SIGTERM the server fails readiness
+// and keeps serving for DrainPeriod, then gives in-flight requests
+// ShutdownTimeout; the grace period covers both with a margin.
+const (
+	DrainPeriod     = contract.DefaultDrainPeriod
+	ShutdownTimeout = contract.DefaultShutdownTimeout
+	// TerminationGracePeriodSeconds is drain + shutdown + 5 s.
+	TerminationGracePeriodSeconds = int64((DrainPeriod + ShutdownTimeout + 5*time.Second) / time.Second)
+)
+
+// Mount of the API token Secret in the server container.
+const (
+	APITokenDir  = "/etc/ragops/api-token"
+	APITokenFile = APITokenDir + "/token"
+)
 
 // ServerPort returns the container port of the server.
 func ServerPort(rs *ragv1alpha1.RagService) int32 {
@@ -57,6 +82,13 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 	mounts := []*corev1ac.VolumeMountApplyConfiguration{
 		corev1ac.VolumeMount().WithName("tmp").WithMountPath(ScratchDir),
 	}
+	if name, key, ok := APITokenRef(rs); ok {
+		volumes = append(volumes, corev1ac.Volume().WithName("api-token").
+			WithSecret(corev1ac.SecretVolumeSource().WithSecretName(name).
+				WithItems(corev1ac.KeyToPath().WithKey(key).WithPath("token"))))
+		mounts = append(mounts, corev1ac.VolumeMount().WithName("api-token").
+			WithMountPath(APITokenDir).WithReadOnly(true))
+	}
 	if d := rs.Spec.Documents; d != nil && d.ConfigMapRef != nil {
 		volumes = append(volumes, corev1ac.Volume().WithName("documents").
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(d.ConfigMapRef.Name)))
@@ -68,7 +100,7 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 		WithName(ServerContainerName).
 		WithImage(in.Image).
 		WithPorts(corev1ac.ContainerPort().WithName("http").WithContainerPort(port).WithProtocol(corev1.ProtocolTCP)).
-		WithEnv(serverEnv(rs)...).
+		WithEnv(serverEnv(rs, in)...).
 		WithVolumeMounts(mounts...).
 		WithStartupProbe(httpProbe("/healthz", 5, 60)).
 		WithLivenessProbe(httpProbe("/healthz", 10, 3)).
@@ -83,6 +115,13 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 		WithOwnerReferences(ownerReference(rs)).
 		WithSpec(appsv1ac.DeploymentSpec().
 			WithReplicas(Replicas(rs)).
+			// A rollout starts a new pod before it stops an old one, and
+			// never has fewer ready pods than wanted.
+			WithStrategy(appsv1ac.DeploymentStrategy().
+				WithType(appsv1.RollingUpdateDeploymentStrategyType).
+				WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+					WithMaxUnavailable(intstr.FromInt32(0)).
+					WithMaxSurge(intstr.FromInt32(1)))).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selector)).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(Labels(rs, ComponentServer)).
@@ -92,6 +131,7 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 					// service environment variables.
 					WithAutomountServiceAccountToken(false).
 					WithEnableServiceLinks(false).
+					WithTerminationGracePeriodSeconds(TerminationGracePeriodSeconds).
 					WithSecurityContext(corev1ac.PodSecurityContext().
 						WithRunAsNonRoot(true).
 						WithRunAsUser(NonRootUID).
@@ -101,47 +141,73 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 					WithVolumes(volumes...))))
 }
 
-// serverEnv is the RAG server's configuration (see the ragserver contract).
-func serverEnv(rs *ragv1alpha1.RagService) []*corev1ac.EnvVarApplyConfiguration {
+// serverEnv is the RAG server's configuration (see internal/contract).
+func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarApplyConfiguration {
 	env := func(name, value string) *corev1ac.EnvVarApplyConfiguration {
 		return corev1ac.EnvVar().WithName(name).WithValue(value)
 	}
-	itoa := func(v *int32, def int32) string { return strconv.Itoa(int(ptr.Deref(v, def))) }
 	s := rs.Spec
 
 	vars := []*corev1ac.EnvVarApplyConfiguration{
-		env("LLM_MODEL", s.Model),
-		env("EMBEDDING_MODEL", s.EmbeddingModel),
+		env(contract.EnvLLMModel, s.Model),
+		env(contract.EnvEmbeddingModel, s.EmbeddingModel),
 	}
 	if s.SecretRef != nil {
-		key := s.SecretRef.Key
-		if key == "" {
-			key = ragv1alpha1.DefaultSecretKey
-		}
-		vars = append(vars, corev1ac.EnvVar().WithName("OPENAI_API_KEY").
+		vars = append(vars, corev1ac.EnvVar().WithName(contract.EnvAPIKey).
 			WithValueFrom(corev1ac.EnvVarSource().
-				WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(s.SecretRef.Name).WithKey(key))))
+				WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(s.SecretRef.Name).WithKey(SecretKey(rs)))))
 	}
 	if s.BaseURL != "" {
-		vars = append(vars, env("OPENAI_BASE_URL", s.BaseURL))
+		vars = append(vars, env(contract.EnvBaseURL, s.BaseURL))
 	}
 	if embeddingURL := cmpOr(s.EmbeddingBaseURL, s.BaseURL); embeddingURL != "" {
-		vars = append(vars, env("EMBEDDING_BASE_URL", embeddingURL))
+		vars = append(vars, env(contract.EnvEmbeddingBaseURL, embeddingURL))
 	}
 	vars = append(vars,
-		env("CHROMA_URL", ChromaURL(rs)),
-		env("CHROMA_COLLECTION", rs.Name),
+		env(contract.EnvChromaURL, ChromaURL(rs)),
+		env(contract.EnvChromaCollection, CollectionPrefix(rs)),
 	)
-	if s.Documents != nil && s.Documents.ConfigMapRef != nil {
-		vars = append(vars, env("DOCS_DIR", DocumentsDir))
+	if in.CollectionOwner != "" {
+		vars = append(vars, env(contract.EnvOwner, in.CollectionOwner))
 	}
+	if s.Documents != nil && s.Documents.ConfigMapRef != nil {
+		vars = append(vars, env(contract.EnvDocsDir, DocumentsDir))
+	}
+	if _, _, ok := APITokenRef(rs); ok {
+		vars = append(vars, env(contract.EnvAPITokenFile, APITokenFile))
+	}
+	topK, chunkSize, chunkOverlap := Retrieval(rs)
 	return append(vars,
-		env("DATA_DIR", DataDir),
-		env("PORT", strconv.Itoa(int(ServerPort(rs)))),
-		env("TOP_K", itoa(s.Retrieval.TopK, ragv1alpha1.DefaultTopK)),
-		env("CHUNK_SIZE", itoa(s.Retrieval.ChunkSize, ragv1alpha1.DefaultChunkSize)),
-		env("CHUNK_OVERLAP", itoa(s.Retrieval.ChunkOverlap, ragv1alpha1.DefaultChunkOverlap)),
+		env(contract.EnvDataDir, DataDir),
+		env(contract.EnvPort, strconv.Itoa(int(ServerPort(rs)))),
+		env(contract.EnvTopK, strconv.Itoa(topK)),
+		env(contract.EnvChunkSize, strconv.Itoa(chunkSize)),
+		env(contract.EnvChunkOverlap, strconv.Itoa(chunkOverlap)),
+		env(contract.EnvDrainPeriod, DrainPeriod.String()),
+		env(contract.EnvShutdownTimeout, ShutdownTimeout.String()),
 	)
+}
+
+// Retrieval returns the effective topK, chunk size and chunk overlap: the
+// spec's, or the contract's defaults (an unset overlap depends on the chunk
+// size, see contract.ChunkOverlap).
+func Retrieval(rs *ragv1alpha1.RagService) (topK, chunkSize, chunkOverlap int) {
+	r := rs.Spec.Retrieval
+	topK = int(ptr.Deref(r.TopK, ragv1alpha1.DefaultTopK))
+	chunkSize = int(ptr.Deref(r.ChunkSize, ragv1alpha1.DefaultChunkSize))
+	var overlap *int
+	if r.ChunkOverlap != nil {
+		overlap = ptr.To(int(*r.ChunkOverlap))
+	}
+	return topK, chunkSize, contract.ChunkOverlap(chunkSize, overlap)
+}
+
+// SecretKey returns the key of the model API key in spec.secretRef's Secret.
+func SecretKey(rs *ragv1alpha1.RagService) string {
+	if ref := rs.Spec.SecretRef; ref != nil && ref.Key != "" {
+		return ref.Key
+	}
+	return ragv1alpha1.DefaultSecretKey
 }
 
 func cmpOr(a, b string) string {
@@ -187,4 +253,33 @@ func ServerPDB(rs *ragv1alpha1.RagService) *policyv1ac.PodDisruptionBudgetApplyC
 		WithSpec(policyv1ac.PodDisruptionBudgetSpec().
 			WithMaxUnavailable(intstr.FromInt32(1)).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentServer))))
+}
+
+// ServerNetworkPolicy admits traffic to the server's port from the pods of
+// the RagService's namespace and of spec.server.allowedNamespaces only.
+// kubectl port-forward goes through the kubelet into the pod's network
+// namespace, so it is not affected.
+func ServerNetworkPolicy(rs *ragv1alpha1.RagService) *networkingv1ac.NetworkPolicyApplyConfiguration {
+	peers := []*networkingv1ac.NetworkPolicyPeerApplyConfiguration{
+		networkingv1ac.NetworkPolicyPeer().WithPodSelector(metav1ac.LabelSelector()),
+	}
+	if ns := rs.Spec.Server.AllowedNamespaces; len(ns) > 0 {
+		peers = append(peers, networkingv1ac.NetworkPolicyPeer().
+			WithNamespaceSelector(metav1ac.LabelSelector().WithMatchExpressions(
+				metav1ac.LabelSelectorRequirement().
+					WithKey(corev1.LabelMetadataName).
+					WithOperator(metav1.LabelSelectorOpIn).
+					WithValues(ns...))))
+	}
+	return networkingv1ac.NetworkPolicy(rs.Name, rs.Namespace).
+		WithLabels(Labels(rs, ComponentServer)).
+		WithOwnerReferences(ownerReference(rs)).
+		WithSpec(networkingv1ac.NetworkPolicySpec().
+			WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentServer))).
+			WithPolicyTypes("Ingress").
+			WithIngress(networkingv1ac.NetworkPolicyIngressRule().
+				WithFrom(peers...).
+				WithPorts(networkingv1ac.NetworkPolicyPort().
+					WithProtocol(corev1.ProtocolTCP).
+					WithPort(intstr.FromInt32(ServerPort(rs))))))
 }

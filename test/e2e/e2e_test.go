@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -193,9 +194,12 @@ func waitRolledOut(t *testing.T, ns, deploy string) {
 }
 
 // portForward runs `kubectl port-forward svc/NAME PORT:80` until the returned stop is called.
+// The forward carries the server's API token, read from the Secret the operator
+// generated (<svc>-api-token), as a user would: kubectl get secret.
 type forward struct {
-	cmd  *exec.Cmd
-	port int
+	cmd   *exec.Cmd
+	port  int
+	token string
 }
 
 func freePort(t *testing.T) int {
@@ -217,7 +221,7 @@ func portForward(t *testing.T, svc string) *forward {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f := &forward{cmd: cmd, port: port}
+	f := &forward{cmd: cmd, port: port, token: apiToken(t, svc)}
 	t.Cleanup(f.stop)
 	ready := make(chan struct{})
 	go func() {
@@ -246,9 +250,25 @@ func (f *forward) stop() {
 
 func (f *forward) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", f.port, path) }
 
+// json sends an authenticated request through the forward.
+func (f *forward) json(method, path string, body any, out any) (int, error) {
+	return httpJSON(method, f.url(path), f.token, body, out)
+}
+
+// apiToken reads the token of a RagService's server from its generated Secret.
+func apiToken(t *testing.T, rag string) string {
+	t.Helper()
+	out := kubectl(t, "-n", appNS, "get", "secret", rag+"-api-token", "-o", "jsonpath={.data.token}")
+	token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+	if err != nil || len(token) == 0 {
+		t.Fatalf("the API token Secret %s-api-token holds no token (%q): %v", rag, out, err)
+	}
+	return string(token)
+}
+
 var httpClient = &http.Client{Timeout: 60 * time.Second}
 
-func httpJSON(method, url string, body any, out any) (int, error) {
+func httpJSON(method, url, token string, body any, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -260,6 +280,9 @@ func httpJSON(method, url string, body any, out any) (int, error) {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -298,7 +321,7 @@ func query(t *testing.T, svc, question string) queryResponse {
 		f := portForward(t, svc)
 		defer f.stop()
 		qr = queryResponse{}
-		_, err := httpJSON("POST", f.url("/query"), map[string]any{"question": question}, &qr)
+		_, err := f.json("POST", "/query", map[string]any{"question": question}, &qr)
 		if err != nil {
 			return err
 		}
@@ -312,9 +335,15 @@ func query(t *testing.T, svc, question string) queryResponse {
 
 // chatStream asks through POST /v1/chat/completions with "stream": true and
 // returns the streamed answer and the sources of the final chunk.
-func chatStream(url, model, question string) (string, []string, error) {
+func chatStream(url, token, model, question string) (string, []string, error) {
 	b, _ := json.Marshal(map[string]any{"model": model, "stream": true, "messages": []map[string]string{{"role": "user", "content": question}}})
-	resp, err := httpClient.Post(url, "application/json", bytes.NewReader(b))
+	req, err := http.NewRequest("POST", url, bytes.NewReader(b))
+	if err != nil {
+		return "", nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return "", nil, err
 	}
@@ -561,11 +590,15 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("sources %v do not include q3-earnings-call.md", got)
 		}
 		f := portForward(t, "demo")
-		if code, err := httpJSON("GET", f.url("/readyz"), nil, nil); err != nil || code != 200 {
+		if code, err := httpJSON("GET", f.url("/readyz"), "", nil, nil); err != nil || code != 200 {
 			t.Errorf("/readyz: %d %v", code, err)
 		}
+		// Secure by default: the API refuses a request without the token.
+		if code, _ := httpJSON("POST", f.url("/query"), "", map[string]any{"question": "revenue?"}, nil); code != 401 {
+			t.Errorf("POST /query without the token: HTTP %d, want 401", code)
+		}
 		// The OpenAI-compatible route, streamed, and the chat page, as a user opens them.
-		answer, sources, err := chatStream(f.url("/v1/chat/completions"), "fake-chat-1", "How much did revenue grow in the third quarter?")
+		answer, sources, err := chatStream(f.url("/v1/chat/completions"), f.token, "fake-chat-1", "How much did revenue grow in the third quarter?")
 		if err != nil || !strings.Contains(answer, "Model fake-chat-1 read") || !strings.Contains(strings.Join(sources, ","), "q3-earnings-call.md") {
 			t.Errorf("streamed chat completion: answer %q, sources %v, err %v", answer, sources, err)
 		}
@@ -636,7 +669,7 @@ func TestEndToEnd(t *testing.T) {
 		eventually(t, "POST /documents", time.Minute, func() error {
 			f := portForward(t, "demo")
 			defer f.stop()
-			_, err := httpJSON("POST", f.url("/documents"), doc, nil)
+			_, err := f.json("POST", "/documents", doc, nil)
 			return err
 		})
 		pod := strings.TrimSpace(kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance=demo,app.kubernetes.io/component=vector-store", "-o", "jsonpath={.items[0].metadata.name}"))

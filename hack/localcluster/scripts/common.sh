@@ -60,7 +60,7 @@ node_name() { local n=${NODE:-$(hostname)}; echo "$n" | tr '[:upper:]' '[:lower:
 node_ip() {
   if [ -n "${NODE_IP:-}" ]; then echo "$NODE_IP"; return; fi
   local ip
-  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="src") print $(i+1)}' | head -n1)
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="src") {print $(i+1); exit}}')
   [ -n "$ip" ] || ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{sub("/.*","",$4); print $4; exit}')
   [ -n "$ip" ] || die "cannot find a non-loopback IPv4 address; set NODE_IP"
   echo "$ip"
@@ -75,7 +75,9 @@ alive() {
   local pid pat=${2:-$D/}
   pid=$(pid_of "$1")
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$pat"
+  local cmdline
+  cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+  grep -qF -- "$pat" <<<"$cmdline"
 }
 # start NAME CMD...: run CMD in its own session, log to $L/NAME.log, pid to $R/NAME.pid.
 # A running instance (same pid file, same state dir) is left alone.

@@ -40,12 +40,15 @@ type Options struct {
 	Collection string
 	// Timeout bounds each call to Chroma (default 10s).
 	Timeout time.Duration
+	// Owner, when set, is stamped on the collection and checked: see Claim.
+	Owner string
 }
 
 // Store implements vectorstore.Store on Chroma.
 type Store struct {
 	client  chroma.Client
 	name    string
+	owner   string
 	timeout time.Duration
 
 	mu   sync.Mutex
@@ -70,7 +73,7 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chroma client: %w", err)
 	}
-	return &Store{client: c, name: opts.Collection, timeout: opts.Timeout}, nil
+	return &Store{client: c, name: opts.Collection, owner: opts.Owner, timeout: opts.Timeout}, nil
 }
 
 // ValidCollectionName checks Chroma's collection name rules: 3-512
@@ -107,6 +110,9 @@ func (s *Store) collection(ctx context.Context) (chroma.Collection, error) {
 		chroma.WithHNSWSpaceCreate(embeddings.COSINE),
 	)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claimOwner(ctx, c); err != nil {
 		return nil, err
 	}
 	s.coll = c

@@ -1,0 +1,100 @@
+/*
+Copyright 2026 The ragops Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package contract is the contract between the operator and the RAG server:
+// the environment variables the operator sets, and the bounds and defaults of
+// the settings that both the RagService API and the server's configuration
+// check. The API types (api/v1alpha1), the operator's builders
+// (internal/resources) and the server (internal/ragserver) import it, so a
+// number changes in one place.
+//
+// Kubebuilder markers cannot reference Go constants: a test in api/v1alpha1
+// checks that the generated CRD carries the numbers below.
+package contract
+
+import "time"
+
+// Environment variables of the RAG server that the operator sets.
+const (
+	EnvPort             = "PORT"
+	EnvLLMModel         = "LLM_MODEL"
+	EnvEmbeddingModel   = "EMBEDDING_MODEL"
+	EnvAPIKey           = "OPENAI_API_KEY"
+	EnvAPIKeyFile       = "OPENAI_API_KEY_FILE"
+	EnvBaseURL          = "OPENAI_BASE_URL"
+	EnvEmbeddingBaseURL = "EMBEDDING_BASE_URL"
+	EnvChromaURL        = "CHROMA_URL"
+	EnvChromaCollection = "CHROMA_COLLECTION"
+	// EnvOwner is the identity of the RagService that owns the Chroma
+	// collection. The server stamps it on a collection it creates and refuses
+	// to start on a collection stamped with another owner.
+	EnvOwner           = "RAGOPS_OWNER"
+	EnvDocsDir         = "DOCS_DIR"
+	EnvDataDir         = "DATA_DIR"
+	EnvTopK            = "TOP_K"
+	EnvChunkSize       = "CHUNK_SIZE"
+	EnvChunkOverlap    = "CHUNK_OVERLAP"
+	EnvAPIToken        = "API_TOKEN"
+	EnvAPITokenFile    = "API_TOKEN_FILE"
+	EnvShutdownTimeout = "SHUTDOWN_TIMEOUT"
+	EnvDrainPeriod     = "DRAIN_PERIOD"
+)
+
+// Bounds and defaults of the retrieval settings (spec.retrieval, TOP_K,
+// CHUNK_SIZE, CHUNK_OVERLAP).
+const (
+	MinTopK     = 1
+	MaxTopK     = 50
+	DefaultTopK = 4
+
+	MinChunkSize     = 50
+	MaxChunkSize     = 100000
+	DefaultChunkSize = 800
+
+	MinChunkOverlap = 0
+	// MaxChunkOverlap: the overlap must stay below the chunk size.
+	MaxChunkOverlap = MaxChunkSize - 1
+	// DefaultChunkOverlap is the overlap with the default chunk size; see
+	// ChunkOverlap for a smaller chunk size.
+	DefaultChunkOverlap = 100
+	// DefaultOverlapDivisor: an unset overlap is at most a fifth of the chunk.
+	DefaultOverlapDivisor = 5
+
+	MinPort     = 1
+	MaxPort     = 65535
+	DefaultPort = 8080
+)
+
+// Shutdown of the server (SHUTDOWN_TIMEOUT, DRAIN_PERIOD).
+const (
+	// DefaultShutdownTimeout is the time given to in-flight requests once
+	// the server stops accepting connections.
+	DefaultShutdownTimeout = 20 * time.Second
+	// DefaultDrainPeriod is how long the server keeps serving after SIGTERM
+	// with a failing readiness probe, so that endpoints stop routing to it
+	// before it closes its listener.
+	DefaultDrainPeriod = 5 * time.Second
+)
+
+// ChunkOverlap is the effective overlap: the given one, or, when unset, the
+// default overlap capped at a fifth of the chunk size, so that a default
+// never makes a valid chunk size invalid.
+func ChunkOverlap(chunkSize int, overlap *int) int {
+	if overlap != nil {
+		return *overlap
+	}
+	return min(DefaultChunkOverlap, chunkSize/DefaultOverlapDivisor)
+}
