@@ -15,8 +15,10 @@ import (
 )
 
 // VersionsCollection names the collection of the commit records of a
-// collection.
-func VersionsCollection(name string) string { return name + "-versions" }
+// collection. The underscore keeps it apart from every collection name the
+// server derives (a prefix and a slug of the model: letters, digits, '.' and
+// '-'), so that no embedding model's collection can be another's versions.
+func VersionsCollection(name string) string { return name + "_versions" }
 
 func (s *Store) versions(ctx context.Context) (chroma.Collection, error) {
 	s.mu.Lock()
