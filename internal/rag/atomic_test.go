@@ -253,7 +253,7 @@ func TestReadersNeverSeeHalfAVersion(t *testing.T) {
 				}
 				srcs, err := svc.Sources(ctx)
 				if err != nil || len(srcs) != 1 || !counts[srcs[0].Chunks] {
-					errs <- fmt.Errorf("listing %v, %v", srcs, err)
+					errs <- fmt.Errorf("listing %v: %w", srcs, err)
 					return
 				}
 				reads.Add(1)

@@ -99,7 +99,8 @@ func scalarMap(what string, m map[string]any, isFilter bool) (map[string]string,
 		if n := utf8.RuneCountInString(k); n > MaxMetadataKeyRunes {
 			return nil, badRequest("%s has a key of %d characters (%q), more than the limit of %d", what, n, abbrev(k), MaxMetadataKeyRunes)
 		}
-		if (vectorstore.Reserved(k) && !(isFilter && k == vectorstore.KeySource)) || (!isFilter && k == rag.KeyOrigin) {
+		// A filter may name the source; nothing may set a reserved key.
+		if (vectorstore.Reserved(k) && (!isFilter || k != vectorstore.KeySource)) || (!isFilter && k == rag.KeyOrigin) {
 			return nil, badRequest("%s may not use the reserved key %q", what, k)
 		}
 		var v string

@@ -166,24 +166,28 @@ func (h *harness) startServer(round int) *server {
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.kill()
+			_ = s.kill()
 			b, _ := os.ReadFile(logPath)
 			t.Fatalf("start %d: not ready after %v. Log:\n%s", round, time.Since(began), b)
 		}
 	}
 }
 
-func (s *server) kill() {
+// kill sends SIGKILL and returns the process's exit (which says nothing).
+func (s *server) kill() error {
 	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.exited
+	return <-s.exited
 }
 
 func (s *server) stop(t *testing.T) {
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case err := <-s.exited:
+		if err != nil {
+			t.Errorf("the server exited on SIGTERM with %v", err)
+		}
 	case <-time.After(30 * time.Second):
-		s.kill()
+		_ = s.kill()
 		t.Error("the server did not stop on SIGTERM")
 	}
 }
@@ -274,7 +278,7 @@ func (h *harness) load(srv *server, delay time.Duration) (acked, doubt, reqs int
 		})
 	}
 	time.Sleep(delay) // the random instant of the kill: what is being varied, not a wait for an outcome
-	srv.kill()
+	_ = srv.kill()
 	cancel()
 	wg.Wait()
 	return acked, doubt, reqs

@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -189,7 +190,7 @@ func Run(t *testing.T, open Open) {
 			if got := hitIDs(hits); !slices.Equal(got, tc.want) {
 				t.Errorf("Query filter %v: got %v, want %v", tc.filter, got, tc.want)
 			}
-			if got := ids(scanAll(t, s, tc.filter, false)); !slices.Equal(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			if got := ids(scanAll(t, s, tc.filter, false)); (len(got) != 0 || len(tc.want) != 0) && !slices.Equal(got, tc.want) {
 				t.Errorf("Scan filter %v: got %v, want %v", tc.filter, got, tc.want)
 			}
 		}
@@ -244,7 +245,7 @@ func Run(t *testing.T, open Open) {
 		s := open(t, "stop")
 		must(t, s.Upsert(ctx, []vectorstore.Record{rec("a", "a.md", 0, unit(0), nil)}))
 		stop := fmt.Errorf("stop here")
-		if err := s.Scan(ctx, nil, false, func([]vectorstore.Record) error { return stop }); err != stop {
+		if err := s.Scan(ctx, nil, false, func([]vectorstore.Record) error { return stop }); !errors.Is(err, stop) {
 			t.Fatalf("Scan returned %v, want the callback's error", err)
 		}
 	})
