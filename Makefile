@@ -101,6 +101,18 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 bench: chroma ## Run the benchmarks (real Chroma, fake model API with injected latency).
 	$(TEST_ENV) $(GO) test ./... -run '^$$' -bench . -benchmem -count=1 -timeout 30m
 
+# make eval: the retrieval benchmark (test/eval): the real ragserver, offline, on the embedded store
+# and on a real Chroma, against known-item queries built from the Go standard library's docs.
+EVAL_QUERIES ?= 1000
+EVAL_MODES ?=
+.PHONY: eval
+eval: chroma ## Print Recall@1/5/10, MRR@10, nDCG@10 and latency of /retrieve per store and mode, beside a BM25 baseline (EVAL_QUERIES queries).
+	$(TEST_ENV) $(GO) run ./test/eval -queries $(EVAL_QUERIES) -modes "$(EVAL_MODES)"
+
+.PHONY: eval-ci
+eval-ci: chroma ## The CI version of eval: 300 queries; fails when a store or mode falls below test/eval/floors.json.
+	$(TEST_ENV) $(GO) run ./test/eval -queries 300 -modes "$(EVAL_MODES)" -floors test/eval/floors.json
+
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt
