@@ -273,3 +273,23 @@ func TestSyncPrunesOnlyRemovedSourcesOfItsOrigin(t *testing.T) {
 		t.Fatalf("sources after empty sync = %v", got)
 	}
 }
+
+func TestExtractQuotesWholeSentencesOnce(t *testing.T) {
+	sources := []rag.Source{
+		// A heading, a whole sentence, and a sentence the chunk boundary cut.
+		{Source: "a.md", Text: "# Results\n\nRevenue grew 12% to $4.2 billion. Operating margin expanded to 18% as costs"},
+		// The next, overlapping chunk: starts mid-sentence and repeats one.
+		{Source: "a.md", Chunk: 1, Text: "margin expanded to 18% as costs fell. Revenue grew 12% to\n$4.2 billion."},
+		// A hard-wrapped sentence with emphasis.
+		{Source: "b.md", Text: "**Net interest margin** was 3.18%,\ndown four basis points."},
+	}
+	got := rag.Extract("How much did revenue and margin grow?", sources)
+	want := `From the indexed documents: "Revenue grew 12% to $4.2 billion." [1] "Net interest margin was 3.18%, down four basis points." [3]`
+	if got != want {
+		t.Fatalf("Extract =\n%s\nwant\n%s", got, want)
+	}
+	// Nothing whole to quote: say so rather than quote a fragment.
+	if got := rag.Extract("revenue?", []rag.Source{{Text: "## Revenue\n\nand then it grew by"}}); got != rag.NoContextAnswer {
+		t.Fatalf("Extract of fragments = %q", got)
+	}
+}
