@@ -146,7 +146,13 @@ func waitFor(t testing.TB, what string, timeout time.Duration, fn func() bool) {
 
 func (ts *testServer) waitReady(t testing.TB) {
 	t.Helper()
-	waitFor(t, "/readyz to answer 200", 30*time.Second, func() bool { return ts.status(t, "GET", "/readyz") == 200 })
+	deadline := time.Now().Add(30 * time.Second)
+	for ts.status(t, "GET", "/readyz") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for /readyz to answer 200; server log:\n%s", ts.logs)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
 }
 
 func (ts *testServer) status(t testing.TB, method, path string) int {

@@ -397,7 +397,10 @@ func TestClientCancelIs499(t *testing.T) {
 // malformed (here: the collection holds vectors of another dimension), the
 // answer is a 500 logged as an error, not a 503 "try again later".
 func TestStoreRefusalIsInternalError(t *testing.T) {
-	chroma := chromaserver.Shared(t)
+	// Its own Chroma: a query of the wrong dimension can leave Chroma 1.0's
+	// local compactor broken for every later request (seen: "Error sending
+	// backfill request to compactor").
+	chroma := chromaserver.Start(t, "")
 	prefix := fmt.Sprintf("refusal%d", time.Now().UnixNano())
 	// The collection of the local embedder (384 dimensions) already holds a
 	// 3-dimensional vector.
