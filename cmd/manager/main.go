@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -62,6 +63,11 @@ func run(args []string) error {
 		ragServerImage          string
 		clusterDomain           string
 		maxConcurrentReconciles int
+		kubeAPIQPS              float64
+		kubeAPIBurst            int
+		leaseDuration           time.Duration
+		renewDeadline           time.Duration
+		retryPeriod             time.Duration
 	)
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", "0",
@@ -80,6 +86,14 @@ func run(args []string) error {
 		"RAG server image for RagServices that set no spec.server.image")
 	fs.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "Cluster DNS domain, for status.endpoint")
 	fs.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 2, "RagServices reconciled in parallel")
+	fs.Float64Var(&kubeAPIQPS, "kube-api-qps", 50,
+		"Requests per second the manager sends to the API server at most (client-side limit); 0 or less disables the limit")
+	fs.IntVar(&kubeAPIBurst, "kube-api-burst", 100, "Requests the manager may send at once above --kube-api-qps")
+	fs.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a replica waits after the leader's last renewal before taking over")
+	fs.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew before it gives up leadership (and exits)")
+	fs.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second, "Interval between leader election attempts")
 	config.RegisterFlags(fs) // --kubeconfig
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
@@ -106,7 +120,15 @@ func run(args []string) error {
 		metricsOpts.FilterProvider = metricsauth.FilterProvider
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load the kubeconfig: %w", err)
+	}
+	restCfg.QPS, restCfg.Burst = float32(kubeAPIQPS), kubeAPIBurst
+	if kubeAPIQPS <= 0 {
+		restCfg.QPS = -1 // client-go reads 0 as its default of 5
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
@@ -114,6 +136,9 @@ func run(args []string) error {
 		LeaderElectionID:              "ragops-operator.ragops.dev",
 		LeaderElectionNamespace:       leaderElectNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
 		Cache:                         ragcontroller.CacheOptions(splitList(watchNamespaces)),
 		Client:                        ragcontroller.ClientOptions(),
 	})
@@ -127,7 +152,10 @@ func run(args []string) error {
 		Recorder:       mgr.GetEventRecorder("ragops-operator"),
 		RagServerImage: ragServerImage,
 		ClusterDomain:  clusterDomain,
-	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: maxConcurrentReconciles}); err != nil {
+	}).SetupWithManager(mgr, controller.Options{
+		MaxConcurrentReconciles: maxConcurrentReconciles,
+		RateLimiter:             ragcontroller.RateLimiter(),
+	}); err != nil {
 		return fmt.Errorf("set up the RagService controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
