@@ -101,6 +101,16 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s).
 bench: chroma ## Run the benchmarks (real Chroma, fake model API with injected latency).
 	$(TEST_ENV) $(GO) test ./... -run '^$$' -bench . -benchmem -count=1 -timeout 30m
 
+BENCH_OPERATOR_ARGS ?=
+.PHONY: bench-operator
+bench-operator: envtest ## Operator scale benchmark (test/scale): 1,000 RagServices beside 10,000 Secrets, the real manager, an audit log; prints a table.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale $(BENCH_OPERATOR_ARGS)
+
+.PHONY: bench-operator-ci
+bench-operator-ci: envtest ## The scale benchmark at CI size (100 RagServices, 1,000 Secrets, 10 s idle); fails on extra or idle writes.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale -ragservices 100 -secrets 1000 -idle 10s \
+	  -failing 100 -backoff-window 30s $(BENCH_OPERATOR_ARGS)
+
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt
