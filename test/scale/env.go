@@ -73,7 +73,7 @@ func startControlPlane(ctx context.Context, root, workdir string) (*controlPlane
 		ErrorIfCRDPathMissing:    true,
 		BinaryAssetsDirectory:    os.Getenv("KUBEBUILDER_ASSETS"),
 		ControlPlaneStartTimeout: 3 * time.Minute,
-		ControlPlaneStopTimeout:  time.Minute,
+		ControlPlaneStopTimeout:  15 * time.Second,
 	}
 	args := cp.env.ControlPlane.GetAPIServer().Configure()
 	args.Set("audit-policy-file", policy)

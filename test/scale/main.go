@@ -61,7 +61,7 @@ func main() {
 	fs.IntVar(&o.failing, "failing", 1000, "RagServices whose Services a ResourceQuota refuses (0 skips the phase)")
 	fs.DurationVar(&o.backoffWindow, "backoff-window", 2*time.Minute, "how long the failing RagServices are watched")
 	fs.Float64Var(&o.retryQPS, "retry-qps", 10,
-		"retries per second of failing RagServices allowed in aggregate (the manager's workqueue bucket), beyond a first pass each and a burst of 100")
+		"retries per second of failing RagServices allowed in aggregate (the manager's workqueue bucket), beyond two passes each and a burst of 100")
 	fs.IntVar(&o.extraWrites, "extra-writes", 4,
 		"writes a RagService may cost to converge beyond one apply per child: a status patch and an event "+
 			"when its children are created (Progressing), and again when it becomes Ready")
@@ -127,7 +127,11 @@ func run(ctx context.Context, o options) (retErr error) {
 		return err
 	}
 	b := &bench{o: o, cp: cp, bin: bin, workdir: workdir, audit: &auditLog{path: cp.auditPath}}
-	if b.w, err = newWorld(ctx, cp.adminCfg); err != nil {
+	// The benchmark's own watches end before the control plane stops (the
+	// API server would wait for them).
+	wctx, stopWatches := context.WithCancel(ctx)
+	defer stopWatches()
+	if b.w, err = newWorld(wctx, cp.adminCfg); err != nil {
 		return err
 	}
 	return b.run(ctx)
