@@ -113,6 +113,16 @@ eval: chroma ## Print Recall@1/5/10, MRR@10, nDCG@10 and latency of /retrieve pe
 eval-ci: chroma ## The CI version of eval: 300 queries; fails when a store or mode falls below test/eval/floors.json.
 	$(TEST_ENV) $(GO) run ./test/eval -queries 300 -modes "$(EVAL_MODES)" -floors test/eval/floors.json
 
+BENCH_OPERATOR_ARGS ?=
+.PHONY: bench-operator
+bench-operator: envtest ## Operator scale benchmark (test/scale): 1,000 RagServices beside 10,000 Secrets, the real manager, an audit log; prints a table.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale $(BENCH_OPERATOR_ARGS)
+
+.PHONY: bench-operator-ci
+bench-operator-ci: envtest ## The scale benchmark at CI size (100 RagServices, 1,000 Secrets, 10 s idle); fails on extra or idle writes.
+	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale -ragservices 100 -secrets 1000 -idle 10s \
+	  -failing 100 -backoff-window 30s $(BENCH_OPERATOR_ARGS)
+
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt

@@ -52,21 +52,27 @@ const (
 //   - RagServices: all of them (in the watched namespaces);
 //   - Deployments, Services, PersistentVolumeClaims, NetworkPolicies and
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
-//     that is, the operator's children;
+//     that is, the operator's children, with only the operator's own apply
+//     entry of managedFields;
 //   - Secrets and ConfigMaps: metadata only (no data), without managed
 //     fields. Their data is read uncached, and only for referenced objects.
+//
+// No cached object keeps kubectl's last-applied-configuration annotation.
 //
 // namespaces restricts the cache to those namespaces; empty means all.
 func CacheOptions(namespaces []string) cache.Options {
 	children := labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})
-	metadataOnly := cache.ByObject{Transform: cache.TransformStripManagedFields()}
+	metadataOnly := cache.ByObject{Transform: transformStripAll()}
+	child := cache.ByObject{Label: children, Transform: transformChild()}
 	opts := cache.Options{
+		// What the cached objects keep: see ragservice_cache.go.
+		DefaultTransform: transformStripAll(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:            {Label: children},
-			&corev1.Service{}:               {Label: children},
-			&corev1.PersistentVolumeClaim{}: {Label: children},
-			&networkingv1.NetworkPolicy{}:   {Label: children},
-			&policyv1.PodDisruptionBudget{}: {Label: children},
+			&appsv1.Deployment{}:            child,
+			&corev1.Service{}:               child,
+			&corev1.PersistentVolumeClaim{}: child,
+			&networkingv1.NetworkPolicy{}:   child,
+			&policyv1.PodDisruptionBudget{}: child,
 			&corev1.Secret{}:                metadataOnly,
 			&corev1.ConfigMap{}:             metadataOnly,
 		},
