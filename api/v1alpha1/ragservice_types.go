@@ -198,12 +198,218 @@ type SecretKeyReference struct {
 	Key string `json:"key,omitempty"`
 }
 
-// DocumentsSource says where the documents to index come from.
+// DocumentsSource says where the documents to index come from. The operator
+// indexes them from a Job (see status.index); the server pods do not ingest
+// them at start-up and do not roll when only the documents change.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.configMapRef) || (has(self.sources) && size(self.sources) > 0)",message="documents needs configMapRef or at least one entry in sources"
 type DocumentsSource struct {
 	// configMapRef names a ConfigMap in the RagService's namespace; every key
-	// (data and binaryData) is one document.
+	// (data and binaryData) is one document. It is indexed as the source
+	// named "configmap"; sources[].configMap does the same with a name.
+	// +optional
+	ConfigMapRef *ConfigMapReference `json:"configMapRef,omitempty"`
+
+	// sources are the places the indexer reads documents from. Each has a
+	// unique name; a document is identified by its source's name and its path
+	// in the source, so two sources never overwrite each other.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=32
+	Sources []DocumentSource `json:"sources,omitempty"`
+
+	// schedule re-syncs every source on a cron schedule (standard five-field
+	// syntax, or a descriptor such as @hourly), in the operator's time zone
+	// (UTC). Unset: sources are indexed when their spec changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:MinLength=1
+	Schedule string `json:"schedule,omitempty"`
+
+	// include keeps only the files whose path (relative to its source) matches
+	// one of these glob patterns ("**" matches any number of directories).
+	// Unset: every file with a supported format. Applies to every source, in
+	// addition to the source's own include.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Include []string `json:"include,omitempty"`
+
+	// exclude drops the files whose path matches one of these glob patterns;
+	// exclude wins over include. Applies to every source.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// DocumentSource is one named place documents come from. Exactly one of git,
+// http, s3, pvc and configMap is set.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.git), has(self.http), has(self.s3), has(self.pvc), has(self.configMap)].filter(x, x).size() == 1",message="a source sets exactly one of git, http, s3, pvc and configMap"
+type DocumentSource struct {
+	// name identifies the source in the index and in status.index.sources.
+	// "configmap" is reserved for documents.configMapRef.
 	// +required
-	ConfigMapRef *ConfigMapReference `json:"configMapRef"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:XValidation:rule="self != 'configmap'",message="the source name configmap is reserved for documents.configMapRef"
+	Name string `json:"name"`
+
+	// git is a Git repository.
+	// +optional
+	Git *GitSource `json:"git,omitempty"`
+	// http is a list of files served over HTTP(S).
+	// +optional
+	HTTP *HTTPSource `json:"http,omitempty"`
+	// s3 is a prefix of an S3-compatible bucket.
+	// +optional
+	S3 *S3Source `json:"s3,omitempty"`
+	// pvc is a directory on a PersistentVolumeClaim in the RagService's
+	// namespace, for files a user's own pipeline writes.
+	// +optional
+	PVC *PVCSource `json:"pvc,omitempty"`
+	// configMap is a ConfigMap in the RagService's namespace; every key is
+	// one document.
+	// +optional
+	ConfigMap *ConfigMapReference `json:"configMap,omitempty"`
+
+	// include keeps only the files of this source whose path matches one of
+	// these glob patterns.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Include []string `json:"include,omitempty"`
+
+	// exclude drops the files of this source whose path matches one of these
+	// glob patterns.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// GitSource is a Git repository, read with a pure-Go client (no git binary).
+type GitSource struct {
+	// url of the repository: https://, http://, ssh://, git:// or the scp
+	// form user@host:path.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^((https?|ssh|git)://[^/\s]+(/\S*)?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/\s]\S*)$`
+	URL string `json:"url"`
+
+	// ref is a branch, a tag or a full commit SHA. Unset: the remote's
+	// default branch (HEAD). A branch or tag is re-resolved at every sync.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[^\s~^:?*\[\\]+$`
+	Ref string `json:"ref,omitempty"`
+
+	// paths limits the sync to these directories or glob patterns of the
+	// repository (relative to its root). Unset: the whole tree.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	Paths []string `json:"paths,omitempty"`
+
+	// secretRef names a Secret with the credentials: keys username and
+	// password (or token) for HTTPS; ssh-privatekey (and optionally
+	// known_hosts) for SSH.
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+}
+
+// HTTPSource is a list of files served over HTTP(S).
+type HTTPSource struct {
+	// urls of the files; each file's path in the index is its URL's host and
+	// path.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=2048
+	// +kubebuilder:validation:items:Pattern=`^https?://[^/?#\s@]+([/?#]\S*)?$`
+	URLs []string `json:"urls"`
+
+	// headersSecretRef names a Secret whose keys are HTTP header names and
+	// whose values are sent with every request of this source (for example
+	// Authorization).
+	// +optional
+	HeadersSecretRef *LocalSecretReference `json:"headersSecretRef,omitempty"`
+}
+
+// S3Source is a prefix of a bucket on an S3-compatible object store.
+type S3Source struct {
+	// endpoint of the object store: scheme, host and optional port, for
+	// example https://s3.us-east-1.amazonaws.com or http://minio.storage:9000.
+	// The scheme decides TLS.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://[^/?#\s@]+/?$`
+	Endpoint string `json:"endpoint"`
+
+	// bucket name.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	Bucket string `json:"bucket"`
+
+	// prefix of the object keys to index. Unset: the whole bucket.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Prefix string `json:"prefix,omitempty"`
+
+	// region of the bucket. Unset: us-east-1.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Region string `json:"region,omitempty"`
+
+	// secretRef names a Secret with the keys accessKeyID and
+	// secretAccessKey. Unset: anonymous access.
+	// +optional
+	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
+}
+
+// PVCSource is a directory on a PersistentVolumeClaim.
+type PVCSource struct {
+	// claimName of the PersistentVolumeClaim, mounted read-only into the
+	// indexing Job.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ClaimName string `json:"claimName"`
+
+	// path of the directory inside the volume, relative, without "." or ".."
+	// segments. Unset: its root.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^([^/.][^/]*|\.[^/.][^/]*)(/([^/.][^/]*|\.[^/.][^/]*))*/?$`
+	Path string `json:"path,omitempty"`
+}
+
+// LocalSecretReference names a Secret in the RagService's namespace.
+type LocalSecretReference struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
 }
 
 // ConfigMapReference names a ConfigMap in the RagService's namespace.
@@ -410,6 +616,10 @@ const (
 	// ConditionServerAvailable says whether the server Deployment has its
 	// desired ready replicas.
 	ConditionServerAvailable = "ServerAvailable"
+	// ConditionIndexed says whether the declared documents are indexed as
+	// the current spec (and schedule) asks. It does not gate Ready: a server
+	// answers from the last complete index while a sync runs.
+	ConditionIndexed = "Indexed"
 )
 
 // Condition reasons of a RagService.
@@ -443,6 +653,20 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonReconcileError: a transient error; the operator retries.
 	ReasonReconcileError = "ReconcileError"
+
+	// ReasonIndexing: an indexing Job runs for the current sources.
+	ReasonIndexing = "Indexing"
+	// ReasonIndexed: the last sync of the current sources finished and
+	// every source was read.
+	ReasonIndexed = "Indexed"
+	// ReasonSourceUnreachable: the last sync finished, but at least one
+	// source could not be read; the others were indexed.
+	ReasonSourceUnreachable = "SourceUnreachable"
+	// ReasonIndexFailed: the indexing Job failed; the operator retries with
+	// a back-off.
+	ReasonIndexFailed = "IndexFailed"
+	// ReasonNoDocuments: spec.documents is unset; nothing to index.
+	ReasonNoDocuments = "NoDocuments"
 )
 
 // RagServiceStatus is the observed state of a RagService.
@@ -475,6 +699,85 @@ type RagServiceStatus struct {
 	// endpoint is the in-cluster URL of the RAG server.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// index reports the declared documents' index: what the last sync
+	// found, per source.
+	// +optional
+	Index *IndexStatus `json:"index,omitempty"`
+}
+
+// IndexStatus is the state of the index of the declared sources.
+type IndexStatus struct {
+	// documents is the number of documents of the declared sources in the
+	// index after the last sync (documents added through the API are not
+	// counted).
+	// +optional
+	Documents int64 `json:"documents"`
+
+	// chunks is the number of chunks of those documents.
+	// +optional
+	Chunks int64 `json:"chunks"`
+
+	// lastSyncTime is when the last sync finished.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// sourcesHash is the hash of the sources' spec (and of their content
+	// revisions where the operator knows them) that the last sync indexed.
+	// +optional
+	SourcesHash string `json:"sourcesHash,omitempty"`
+
+	// job is the name of the indexing Job that runs or ran last.
+	// +optional
+	Job string `json:"job,omitempty"`
+
+	// sources is the state of each source after the last sync.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=33
+	Sources []SourceIndexStatus `json:"sources,omitempty"`
+}
+
+// SourceIndexStatus is the state of one source after the last sync.
+type SourceIndexStatus struct {
+	// name of the source ("configmap" for documents.configMapRef).
+	// +required
+	Name string `json:"name"`
+
+	// revision indexed: the Git commit, a digest of the S3 ETags or HTTP
+	// validators, the ConfigMap's resourceVersion.
+	// +optional
+	Revision string `json:"revision,omitempty"`
+
+	// filesIndexed is the number of files whose documents are in the index.
+	// +optional
+	FilesIndexed int64 `json:"filesIndexed"`
+
+	// filesSkipped is the number of files left out (unsupported format,
+	// unreadable, too large).
+	// +optional
+	FilesSkipped int64 `json:"filesSkipped"`
+
+	// skipped lists up to 10 skipped files with the reason.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	Skipped []SkippedFile `json:"skipped,omitempty"`
+
+	// lastError is why the source could not be read, if it could not.
+	// +optional
+	LastError string `json:"lastError,omitempty"`
+}
+
+// SkippedFile is a file a sync left out, and why.
+type SkippedFile struct {
+	// path of the file in its source.
+	// +required
+	Path string `json:"path"`
+	// reason it was skipped.
+	// +required
+	Reason string `json:"reason"`
 }
 
 // RagService is a retrieval augmented generation service: a RAG server

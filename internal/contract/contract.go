@@ -98,3 +98,58 @@ func ChunkOverlap(chunkSize int, overlap *int) int {
 	}
 	return min(DefaultChunkOverlap, chunkSize/DefaultOverlapDivisor)
 }
+
+// The indexing Job: the operator runs the ragserver image with the
+// "ingest" subcommand (IndexerCommand), the store settings of the server
+// (EnvChromaURL, EnvChromaCollection, EnvOwner, EnvEmbeddingModel, ...) and
+// the sources below. The indexer writes an IndexReport as JSON to
+// IndexReportPath, the container's termination message, which the operator
+// reads from the Job's pod.
+const (
+	// IndexerCommand is the ragserver subcommand that indexes the sources.
+	IndexerCommand = "ingest"
+	// EnvSources is the JSON of the RagService's spec.documents
+	// (api/v1alpha1.DocumentsSource), with configMapRef, if set, as the
+	// source named ConfigMapSourceName.
+	EnvSources = "RAGOPS_SOURCES"
+	// ConfigMapSourceName names the source of documents.configMapRef.
+	ConfigMapSourceName = "configmap"
+	// SourcesMountDir holds, per source, what the Job mounts for it:
+	// SourcesMountDir/<source>/secret (the files of its Secret),
+	// SourcesMountDir/<source>/volume (its PVC, read-only, at pvc.path),
+	// SourcesMountDir/<source>/configmap (its ConfigMap).
+	SourcesMountDir = "/var/run/ragops/sources"
+	// IndexReportPath is where the indexer writes its IndexReport: the
+	// Kubernetes termination message path.
+	IndexReportPath = "/dev/termination-log"
+	// MaxIndexReportBytes bounds the report so that it fits the termination
+	// message (4096 bytes); the indexer drops skipped-file details first.
+	MaxIndexReportBytes = 4096
+	// MaxSkippedReported is the number of skipped files reported per source.
+	MaxSkippedReported = 10
+)
+
+// IndexReport is what an indexing run found, written by the indexer and read
+// by the operator into status.index. Short JSON keys keep it inside the
+// termination message.
+type IndexReport struct {
+	// Documents and Chunks are the totals of the declared sources in the
+	// index after the run.
+	Documents int64 `json:"d"`
+	Chunks    int64 `json:"c"`
+	// Sources has one entry per source, in spec order.
+	Sources []SourceReport `json:"s"`
+}
+
+// SourceReport is the outcome of one source in an IndexReport.
+type SourceReport struct {
+	Name     string `json:"n"`
+	Revision string `json:"r,omitempty"`
+	Indexed  int64  `json:"i"`
+	Skipped  int64  `json:"k"`
+	// SkippedFiles holds up to MaxSkippedReported [path, reason] pairs.
+	SkippedFiles [][2]string `json:"kf,omitempty"`
+	// Error is set when the source could not be read; its documents already
+	// in the index are kept as they were.
+	Error string `json:"e,omitempty"`
+}

@@ -104,7 +104,22 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		{name: "base URL is not a URL", patch: `baseURL: "not a url"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "base URL with another scheme", patch: `baseURL: "ftp://models.example/v1"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "relative embedding base URL", patch: `embeddingBaseURL: "/v1"`, want: "embeddingBaseURL must be an absolute http or https URL"},
-		{name: "documents without a ConfigMap", patch: `documents: {}`, want: "spec.documents.configMapRef: Required value", blocking: true},
+		{name: "documents without a ConfigMap or a source", patch: `documents: {}`, want: "documents needs configMapRef or at least one entry in sources"},
+		{name: "documents with an empty source list", patch: `documents: {sources: []}`, want: "documents needs configMapRef or at least one entry in sources"},
+		{name: "source with two kinds", patch: `documents: {sources: [{name: a, git: {url: "https://example.com/r.git"}, http: {urls: ["https://example.com/a.txt"]}}]}`, want: "a source sets exactly one of git, http, s3, pvc and configMap"},
+		{name: "source with no kind", patch: `documents: {sources: [{name: a}]}`, want: "a source sets exactly one of git, http, s3, pvc and configMap"},
+		{name: "source named configmap", patch: `documents: {sources: [{name: configmap, configMap: {name: docs}}]}`, want: "the source name configmap is reserved for documents.configMapRef"},
+		{name: "source name not a DNS label", patch: `documents: {sources: [{name: Docs_1, configMap: {name: docs}}]}`, want: "spec.documents.sources[0].name in body should match"},
+		{name: "duplicate source names", patch: `documents: {sources: [{name: a, configMap: {name: docs1}}, {name: a, configMap: {name: docs2}}]}`, want: "spec.documents.sources[1]: Duplicate value"},
+		{name: "git URL without a host", patch: `documents: {sources: [{name: a, git: {url: "file:///etc"}}]}`, want: "spec.documents.sources[0].git.url in body should match"},
+		{name: "git ref with a space", patch: `documents: {sources: [{name: a, git: {url: "https://example.com/r.git", ref: "main branch"}}]}`, want: "spec.documents.sources[0].git.ref in body should match"},
+		{name: "http URL not http", patch: `documents: {sources: [{name: a, http: {urls: ["ftp://example.com/a.txt"]}}]}`, want: "spec.documents.sources[0].http.urls[0] in body should match"},
+		{name: "http without URLs", patch: `documents: {sources: [{name: a, http: {urls: []}}]}`, want: "spec.documents.sources[0].http.urls: Invalid value"},
+		{name: "s3 endpoint with a path", patch: `documents: {sources: [{name: a, s3: {endpoint: "https://s3.example.com/bucket", bucket: docs}}]}`, want: "spec.documents.sources[0].s3.endpoint in body should match"},
+		{name: "s3 bucket not a bucket name", patch: `documents: {sources: [{name: a, s3: {endpoint: "https://s3.example.com", bucket: "My_Bucket"}}]}`, want: "spec.documents.sources[0].s3.bucket in body should match"},
+		{name: "pvc path absolute", patch: `documents: {sources: [{name: a, pvc: {claimName: data, path: "/etc"}}]}`, want: "spec.documents.sources[0].pvc.path in body should match"},
+		{name: "pvc path escapes", patch: `documents: {sources: [{name: a, pvc: {claimName: data, path: "docs/../../etc"}}]}`, want: "spec.documents.sources[0].pvc.path in body should match"},
+		{name: "empty schedule", patch: `documents: {configMapRef: {name: docs}, schedule: ""}`, want: "spec.documents.schedule in body should be at least 1 chars long"},
 		{name: "both external and chroma", patch: `vectorStore: {chroma: {}, external: {url: "http://chroma:8000"}}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "neither external nor chroma", patch: `vectorStore: {}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "external URL is not a URL", patch: `vectorStore: {external: {url: "chroma:8000"}}`, want: "vectorStore.external.url must be an absolute http or https URL"},
@@ -253,6 +268,14 @@ func TestValidRagServices(t *testing.T) {
 		`{model: "qwen2.5:7b-instruct", embeddingModel: "埋め込み", server: {allowedNamespaces: [ingress-nginx], resources: {limits: {hugepages-2Mi: 1Gi}}}}`,
 		`{auth: {mode: Disabled}}`,
 		`{auth: {secretRef: {name: my-token}}}`,
+		// Every kind of declared source.
+		`{documents: {schedule: "*/15 * * * *", include: ["**/*.md"], exclude: ["drafts/**"], sources: [
+			{name: handbook, git: {url: "https://git.example.com/team/handbook.git", ref: v1.2.0, paths: [docs], secretRef: {name: git-creds}}},
+			{name: wiki, git: {url: "git@git.example.com:team/wiki.git"}},
+			{name: policies, http: {urls: ["https://intranet.example/policies/leave.html", "http://10.0.0.7:8080/a.pdf?v=2"], headersSecretRef: {name: http-headers}}},
+			{name: reports, s3: {endpoint: "http://minio.storage:9000", bucket: finance-reports, prefix: "2026/", region: eu-west-1, secretRef: {name: s3-creds}}},
+			{name: exports, pvc: {claimName: pipeline-out, path: "exports/.latest"}, include: ["*.jsonl"]},
+			{name: faq, configMap: {name: faq}}]}}`,
 	} {
 		u := ragServiceFromYAML(t, ns, fmt.Sprintf("valid-%d", i), patch)
 		if err := k8sClient.Create(ctx, u); err != nil {
