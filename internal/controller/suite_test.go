@@ -109,6 +109,9 @@ func runSuite(m *testing.M) int {
 	cfg, err := testEnv.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: start envtest: %v\n", err)
+		// A failure after the control plane started (a CRD the API server
+		// refuses) would otherwise leave kube-apiserver and etcd running.
+		_ = testEnv.Stop()
 		return 1
 	}
 	defer func() {

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 	var err error
 	if cfg, err = env.Start(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: starting envtest: %v\n", err)
+		_ = env.Stop()
 		os.Exit(1)
 	}
 	code := m.Run()

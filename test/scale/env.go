@@ -83,6 +83,7 @@ func startControlPlane(ctx context.Context, root, workdir string) (*controlPlane
 	args.Set("service-cluster-ip-range", "10.96.0.0/12")
 	cfg, err := cp.env.Start()
 	if err != nil {
+		_ = cp.env.Stop() // a CRD the API server refuses leaves it running
 		return nil, fmt.Errorf("start envtest: %w", err)
 	}
 	cfg = rest.CopyConfig(cfg)
