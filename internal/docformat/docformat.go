@@ -33,7 +33,7 @@ const (
 
 // Metadata keys set by the extractors.
 const (
-	KeyFormat    = "format"    // txt, markdown, html, pdf, json, jsonl
+	KeyFormat    = "format"    // html, pdf, json, jsonl (not set for text files)
 	KeyTitle     = "title"     // HTML <title>, PDF document title
 	KeyPages     = "pages"     // number of pages of a PDF
 	KeyTruncated = "truncated" // "true" when the text was cut at MaxTextBytes
@@ -102,7 +102,7 @@ func ExtractAll(ctx context.Context, name string, data []byte) ([]Record, []Skip
 	}
 	switch ext {
 	case ".txt", ".text", ".md", ".markdown":
-		r, err := plainText(base, ext, data)
+		r, err := plainText(base, data)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -124,7 +124,7 @@ func ExtractAll(ctx context.Context, name string, data []byte) ([]Record, []Skip
 	}
 }
 
-func plainText(name, ext string, data []byte) (Record, error) {
+func plainText(name string, data []byte) (Record, error) {
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	if !utf8.Valid(data) {
 		return Record{}, fmt.Errorf("%w: not UTF-8 text", ErrUnreadable)
@@ -132,11 +132,9 @@ func plainText(name, ext string, data []byte) (Record, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Record{}, fmt.Errorf("%w: the file is empty", ErrUnreadable)
 	}
-	format := "txt"
-	if ext == ".md" || ext == ".markdown" {
-		format = "markdown"
-	}
-	md := map[string]string{KeyFormat: format}
+	// Text files get no format key: they were read this way before formats
+	// existed, and their documents stay exactly as they were.
+	md := map[string]string{}
 	text := string(data)
 	if len(text) > MaxTextBytes {
 		text = cut(text, MaxTextBytes)

@@ -401,7 +401,7 @@ func TestTextFilesAsTheyAre(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs[0].Text != "# Title\n\nBody <b>kept</b> as written.\n" || recs[0].Metadata["format"] != "markdown" {
+	if recs[0].Text != "# Title\n\nBody <b>kept</b> as written.\n" || len(recs[0].Metadata) != 0 {
 		t.Fatalf("%+v", recs[0])
 	}
 }
