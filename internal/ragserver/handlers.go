@@ -250,10 +250,14 @@ func (s *server) handlePostDocuments(w http.ResponseWriter, r *http.Request) {
 		skipped []skippedFile
 		e       *apiError
 	)
+	// One deadline for the whole request: reading and extracting the
+	// files (a PDF runs pdftotext) and ingesting them.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	multipart := mt == "multipart/form-data"
 	if multipart {
-		docs, skipped, e = s.readMultipart(w, r)
+		docs, skipped, e = s.readMultipart(ctx, w, r)
 	} else {
 		docs, e = s.readJSONDocuments(w, r)
 	}
@@ -269,8 +273,6 @@ func (s *server) handlePostDocuments(w http.ResponseWriter, r *http.Request) {
 		}
 		seen[d.Source] = true
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
 	res, err := s.svc.Ingest(ctx, docs)
 	if err != nil {
 		s.upstreamError(w, r, err)
@@ -337,7 +339,7 @@ type uploadResult struct {
 // the others are ingested. The request as a whole is refused when its body
 // is malformed or too large, a file name is not a valid source, it holds no
 // file (400), or no file could be read (415).
-func (s *server) readMultipart(w http.ResponseWriter, r *http.Request) ([]rag.Document, []skippedFile, *apiError) {
+func (s *server) readMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]rag.Document, []skippedFile, *apiError) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -381,7 +383,10 @@ func (s *server) readMultipart(w http.ResponseWriter, r *http.Request) ([]rag.Do
 			}
 			return nil, nil, badRequest("malformed multipart body")
 		}
-		recs, skips, err := docformat.ExtractAll(r.Context(), name, b)
+		recs, skips, err := docformat.ExtractAll(ctx, name, b)
+		if ctx.Err() != nil {
+			return nil, nil, &apiError{http.StatusGatewayTimeout, "reading the files did not complete in time"}
+		}
 		if err != nil {
 			skipped = append(skipped, skippedFile{File: name, Reason: err.Error()})
 			continue
