@@ -37,6 +37,8 @@ import (
 	"github.com/klippa-app/go-pdfium/webassembly"
 	ledongthuc "github.com/ledongthuc/pdf"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/ragops/ragops/internal/docformat"
 )
@@ -221,7 +223,9 @@ func newPDFium() (pdfium.Pool, error) {
 		return nil, err
 	}
 	return webassembly.Init(webassembly.Config{MinIdle: 1, MaxIdle: 1, MaxTotal: 1,
-		RuntimeConfig: wazero.NewRuntimeConfig().WithCompilationCache(cache)})
+		// The features go-pdfium's default configuration enables.
+		RuntimeConfig: wazero.NewRuntimeConfig().WithCompilationCache(cache).
+			WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling)})
 }
 
 func plain(open func([]byte) (io.Reader, error)) func([]byte) (string, error) {
