@@ -126,7 +126,7 @@ func measure(ex, file string, runs int, timeout time.Duration) (string, time.Dur
 		return "", timeout, fmt.Errorf("did not finish within %s", timeout)
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("%v: %s", err, stderr.String())
+		return "", 0, fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	var r childResult
 	if err := json.Unmarshal(out, &r); err != nil {
