@@ -8,13 +8,25 @@
 # `make base-images` builds local stand-ins and `make docker-build` passes them here.
 # The runtime images start FROM scratch (RUNTIME_IMAGE) and receive a tiny root filesystem made in
 # the builder: a passwd entry for the non-root user 65532, CA certificates, /tmp, and for ragserver
-# the four glibc files that its binary loads (chroma-go's purego makes it dynamically linked).
+# the four glibc files that its binary loads (chroma-go's purego makes it dynamically linked) and
+# poppler's pdftotext with its libraries (PDF text extraction, about 15 MB).
 ARG BUILDER_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=scratch
 
 FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath GOTOOLCHAIN=local
+# pdftotext (Debian's poppler-utils) reads PDF documents for ragserver (package docformat). It goes
+# into ragserver's root filesystem with the shared libraries it loads, resolved to their real files
+# in the same library directory as glibc's (the loader's trusted path; the image has no ld.so.cache).
+# First, so that no code or module change invalidates this layer.
+RUN set -eux; \
+    apt-get update; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends poppler-utils; \
+    rm -rf /var/lib/apt/lists/*; \
+    lib=$(dirname "$(readlink -f /lib64/ld-linux-x86-64.so.2)"); mkdir -p /rootfs-glibc/usr/bin /rootfs-glibc$lib; \
+    cp /usr/bin/pdftotext /rootfs-glibc/usr/bin/; \
+    for so in $(ldd /usr/bin/pdftotext | awk '$3 ~ /^\// {print $3}'); do cp -L "$so" /rootfs-glibc$lib/; done; \
+    mkdir -p /rootfs-glibc/usr/share/doc/poppler-utils; cp /usr/share/doc/poppler-utils/copyright /rootfs-glibc/usr/share/doc/poppler-utils/
 # Modules first, then the dependencies compiled once (hack/docker/deps.txt lists the packages the
 # binaries import, kept current by `make verify`): a code change neither downloads nor recompiles them.
 COPY go.mod go.sum hack/docker/deps.txt ./

@@ -67,16 +67,17 @@ fmt: ## Run go fmt.
 	$(GO) fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet (also on the end-to-end suite, behind its build tag).
+vet: ## Run go vet (also on the end-to-end suite, behind its build tag, and the PDF extractor comparison module).
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/
+	cd test/pdfcompare && $(GO) vet .
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest chroma helm node-clients chromium ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, fuzz smoke.
+test: manifests generate fmt vet envtest chroma helm node-clients chromium poppler ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, pdftotext, fuzz smoke.
 	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
@@ -123,10 +124,18 @@ bench-operator-ci: envtest ## The scale benchmark at CI size (100 RagServices, 1
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale -ragservices 100 -secrets 1000 -idle 10s \
 	  -failing 100 -backoff-window 30s $(BENCH_OPERATOR_ARGS)
 
+# make pdf-compare: the PDF text extractors measured on the same files (test/pdfcompare, a module of
+# its own so that the candidates stay out of go.mod); PDF_COMPARE_ARGS may add PDF paths.
+PDF_COMPARE_ARGS ?=
+.PHONY: pdf-compare
+pdf-compare: poppler ## Compare pdftotext with the pure-Go PDF extractors (quality and time) on the docformat fixtures.
+	cd test/pdfcompare && $(GO) run . $(PDF_COMPARE_ARGS)
+
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt
 	$(GO) mod tidy
+	cd test/pdfcompare && $(GO) mod tidy
 	$(MAKE) --no-print-directory docker-deps
 	@if [ -n "$$(git status --porcelain -- . ':!bin')" ]; then \
 	  echo "verify: generated files or go.mod are stale; run 'make manifests generate fmt' and 'go mod tidy' and commit:"; \
@@ -291,6 +300,12 @@ $(NODE_CLIENTS)/node_modules/.package-lock.json: test/clients/node/package.json 
 	cp test/clients/node/package.json test/clients/node/package-lock.json $(NODE_CLIENTS)/
 	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
 	@test -f $@ && touch $@
+
+.PHONY: poppler
+poppler: ## Install Debian's poppler-utils (pdftotext: ragserver reads PDFs with it) unless it is there.
+	@command -v pdftotext >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y poppler-utils || { apt-get update && apt-get install -y poppler-utils; }; }
+	@command -v pdftotext >/dev/null
 
 .PHONY: chromium
 chromium: ## Install Debian's chromium (the browser of the chat page test) unless it is there.

@@ -317,7 +317,8 @@ type SyncResult struct {
 // DOCS_DIR): it ingests docs as that origin, SyncBatch documents at a time,
 // then deletes the sources of that origin that are neither in docs nor in keep
 // (names still present in the set but not ingested this time, e.g. a file
-// that could not be read: its last good version stays). Sources of other
+// that could not be read: its last good version stays, and so do the
+// records "file#id" of a JSON file named in keep). Sources of other
 // origins, such as documents added through the API, are never deleted by Sync.
 //
 // Sync is idempotent: replicas running it at once on the same set converge
@@ -328,8 +329,10 @@ func (s *Service) Sync(ctx context.Context, origin string, docs []Document, keep
 	for _, d := range docs {
 		present[d.Source] = true
 	}
+	kept := make(map[string]bool, len(keep))
 	for _, name := range keep {
 		present[name] = true
+		kept[name] = true
 	}
 	var res SyncResult
 	for batch := range slices.Chunk(docs, SyncBatch) {
@@ -347,7 +350,7 @@ func (s *Service) Sync(ctx context.Context, origin string, docs []Document, keep
 	var gone []string
 	err := s.store.ScanVersions(ctx, func(page []vectorstore.SourceVersion) error {
 		for _, v := range page {
-			if v.Origin == origin && !present[v.Source] {
+			if v.Origin == origin && !present[v.Source] && !keptFile(v.Source, kept) {
 				gone = append(gone, v.Source)
 			}
 		}
@@ -367,6 +370,17 @@ func (s *Service) Sync(ctx context.Context, origin string, docs []Document, keep
 		}
 	}
 	return res, nil
+}
+
+// keptFile reports whether source is a record "file#id" of a .json or
+// .jsonl file in keep: a file skipped whole keeps all its records.
+func keptFile(source string, keep map[string]bool) bool {
+	for i := range len(source) {
+		if source[i] == '#' && keep[source[:i]] {
+			return true
+		}
+	}
+	return false
 }
 
 // DeleteSource removes a source and reports how many chunks it had (0: it

@@ -293,3 +293,64 @@ func TestExtractQuotesWholeSentencesOnce(t *testing.T) {
 		t.Fatalf("Extract of fragments = %q", got)
 	}
 }
+
+func TestLoadDirReadsDocumentFormats(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("page.html", "<title>Page</title><nav>Menu</nav><p>Net interest margin widened.</p>")
+	write("faq.jsonl", "{\"id\":\"q1\",\"text\":\"Refunds take five days.\",\"source\":\"crm\",\"team\":\"support\"}\nnot json\n")
+	write("slides.pptx", "PK")
+	docs, skipped, err := rag.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 || docs[0].Source != "faq.jsonl#q1" || docs[1].Source != "page.html" ||
+		docs[1].Text != "Page\n\nNet interest margin widened." {
+		t.Fatalf("documents %+v", docs)
+	}
+	// A record's "source" field would override the store's key: left out.
+	if md := docs[0].Metadata; md["team"] != "support" || md["format"] != "jsonl" || md["source"] != "" {
+		t.Fatalf("metadata %v", md)
+	}
+	if !strings.Contains(skipped["faq.jsonl line 2"], "malformed JSON") || !strings.Contains(skipped["slides.pptx"], "extension is not one of") {
+		t.Fatalf("skipped %v", skipped)
+	}
+}
+
+func TestSyncKeepsTheRecordsOfASkippedJSONFile(t *testing.T) {
+	svc, _, _ := setup(t, rag.Options{ChunkSize: 40})
+	ctx := context.Background()
+	recs := []rag.Document{
+		{Source: "faq.jsonl#q1", Text: "Refunds take five days."},
+		{Source: "faq.jsonl#q2", Text: "Cards ship in a week."},
+		{Source: "old.jsonl#1", Text: "A file that goes away."},
+	}
+	if _, err := svc.Sync(ctx, rag.OriginDocsDir, recs, nil); err != nil {
+		t.Fatal(err)
+	}
+	// faq.jsonl is now unreadable (skipped whole, so named in keep);
+	// old.jsonl is gone.
+	res, err := svc.Sync(ctx, rag.OriginDocsDir, nil, []string{"faq.jsonl"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Pruned, []string{"old.jsonl#1"}) {
+		t.Fatalf("pruned %v, want only old.jsonl#1", res.Pruned)
+	}
+	srcs, err := svc.Sources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range srcs {
+		names = append(names, s.Source)
+	}
+	if !slices.Equal(names, []string{"faq.jsonl#q1", "faq.jsonl#q2"}) {
+		t.Fatalf("sources %v", names)
+	}
+}

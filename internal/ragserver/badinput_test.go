@@ -39,7 +39,7 @@ func TestBadInput(t *testing.T) {
 	}
 	big := `{"question":"` + strings.Repeat("a", 3000) + `"}`
 	longQ := `{"question":"` + strings.Repeat("word ", 900) + `"}`
-	pdf, pdfType := multipartBody(t, map[string]string{"report.pdf": "%PDF-1.4"}, nil)
+	docx, docxType := multipartBody(t, map[string]string{"report.docx": "PK\x03\x04"}, nil)
 	noFile, noFileType := multipartBody(t, nil, map[string]string{"note": "hello"})
 	binary, binaryType := multipartBody(t, map[string]string{"bin.txt": "\xff\xfe\x00bad"}, nil)
 
@@ -80,7 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"metadata overrides source", "POST", "/documents", "application/json", strings.NewReader(`{"documents":[{"source":"a.md","text":"t","metadata":{"source":"b"}}]}`), 400, `reserved key "source"`},
 		{"metadata sets origin", "POST", "/documents", "application/json", strings.NewReader(`{"documents":[{"source":"a.md","text":"t","metadata":{"origin":"docs_dir"}}]}`), 400, `reserved key "origin"`},
 		{"metadata array value", "POST", "/documents", "application/json", strings.NewReader(`{"documents":[{"source":"a.md","text":"t","metadata":{"tags":["x"]}}]}`), 400, "must be a string, number or boolean"},
-		{"upload of a PDF", "POST", "/documents", pdfType, pdf, 415, "only .txt, .md"},
+		{"upload of a .docx only", "POST", "/documents", docxType, docx, 415, `no file could be read: report.docx: unsupported format: extension ".docx" is not supported`},
 		{"upload of a binary .txt", "POST", "/documents", binaryType, binary, 415, "not UTF-8 text"},
 		{"multipart without a file", "POST", "/documents", noFileType, noFile, 400, "holds no file"},
 		{"multipart without boundary", "POST", "/documents", "multipart/form-data", strings.NewReader("x"), 400, "malformed multipart body"},

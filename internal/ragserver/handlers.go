@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ragops/ragops/internal/contract"
+	"github.com/ragops/ragops/internal/docformat"
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"
 )
@@ -244,11 +245,19 @@ func validSource(src string) *apiError {
 }
 
 func (s *server) handlePostDocuments(w http.ResponseWriter, r *http.Request) {
-	var docs []rag.Document
+	var (
+		docs    []rag.Document
+		skipped []skippedFile
+		e       *apiError
+	)
+	// One deadline for the whole request: reading and extracting the
+	// files (a PDF runs pdftotext) and ingesting them.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var e *apiError
-	if mt == "multipart/form-data" {
-		docs, e = s.readMultipart(w, r)
+	multipart := mt == "multipart/form-data"
+	if multipart {
+		docs, skipped, e = s.readMultipart(ctx, w, r)
 	} else {
 		docs, e = s.readJSONDocuments(w, r)
 	}
@@ -264,14 +273,22 @@ func (s *server) handlePostDocuments(w http.ResponseWriter, r *http.Request) {
 		}
 		seen[d.Source] = true
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
 	res, err := s.svc.Ingest(ctx, docs)
 	if err != nil {
 		s.upstreamError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	if !multipart {
+		writeJSON(w, http.StatusOK, res)
+		return
+	}
+	for _, sk := range skipped {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "Skipped an uploaded file", slog.String("file", sk.File), slog.String("reason", sk.Reason))
+	}
+	if skipped == nil {
+		skipped = []skippedFile{}
+	}
+	writeJSON(w, http.StatusOK, uploadResult{IngestResult: res, Skipped: skipped})
 }
 
 func (s *server) readJSONDocuments(w http.ResponseWriter, r *http.Request) ([]rag.Document, *apiError) {
@@ -302,14 +319,37 @@ func (s *server) readJSONDocuments(w http.ResponseWriter, r *http.Request) ([]ra
 	return docs, nil
 }
 
-// readMultipart reads uploaded .txt/.md files; each file's name is its source.
-func (s *server) readMultipart(w http.ResponseWriter, r *http.Request) ([]rag.Document, *apiError) {
+// skippedFile is a file, or a record of a JSON file, that an upload left
+// out, with the reason.
+type skippedFile struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+// uploadResult answers a multipart upload: what was ingested, and what was
+// skipped and why (always present, possibly empty).
+type uploadResult struct {
+	rag.IngestResult
+	Skipped []skippedFile `json:"skipped"`
+}
+
+// readMultipart reads uploaded files in the formats of package docformat;
+// each file's name is its source (a record of a JSON file is "name#id").
+// A file that is unsupported or unreadable is skipped with the reason, and
+// the others are ingested. The request as a whole is refused when its body
+// is malformed or too large, a file name is not a valid source, it holds no
+// file (400), or no file could be read (415).
+func (s *server) readMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request) ([]rag.Document, []skippedFile, *apiError) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, badRequest("malformed multipart body")
+		return nil, nil, badRequest("malformed multipart body")
 	}
-	var docs []rag.Document
+	var (
+		docs    []rag.Document
+		skipped []skippedFile
+		files   int
+	)
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -318,45 +358,67 @@ func (s *server) readMultipart(w http.ResponseWriter, r *http.Request) ([]rag.Do
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, tooLarge(s.cfg.MaxBodyBytes)
+				return nil, nil, tooLarge(s.cfg.MaxBodyBytes)
 			}
-			return nil, badRequest("malformed multipart body")
+			return nil, nil, badRequest("malformed multipart body")
 		}
 		name := part.FileName()
 		if name == "" {
 			_ = part.Close()
 			continue // a plain form field
 		}
+		files++
 		name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
-		if !rag.IsTextFile(name) {
-			return nil, &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("file %q: only %s files are accepted", name, strings.Join(rag.TextExtensions, ", "))}
-		}
 		if e := validSource(name); e != nil {
-			return nil, e
+			return nil, nil, e
+		}
+		if files > MaxDocuments {
+			return nil, nil, badRequest("more than %d files", MaxDocuments)
 		}
 		b, err := io.ReadAll(part)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, tooLarge(s.cfg.MaxBodyBytes)
+				return nil, nil, tooLarge(s.cfg.MaxBodyBytes)
 			}
-			return nil, badRequest("malformed multipart body")
+			return nil, nil, badRequest("malformed multipart body")
 		}
-		if !utf8.Valid(b) {
-			return nil, &apiError{http.StatusUnsupportedMediaType, fmt.Sprintf("file %q is not UTF-8 text", name)}
+		recs, skips, err := docformat.ExtractAll(ctx, name, b)
+		if ctx.Err() != nil {
+			return nil, nil, &apiError{http.StatusGatewayTimeout, "reading the files did not complete in time"}
 		}
-		if strings.TrimSpace(string(b)) == "" {
-			return nil, badRequest("file %q is empty", name)
+		if err != nil {
+			skipped = append(skipped, skippedFile{File: name, Reason: err.Error()})
+			continue
 		}
-		docs = append(docs, rag.Document{Source: name, Text: string(b)})
+		for _, sk := range skips {
+			skipped = append(skipped, skippedFile{File: sk.Where, Reason: sk.Reason})
+		}
+		for _, d := range rag.DocumentsFrom(recs) {
+			if e := validSource(d.Source); e != nil {
+				skipped = append(skipped, skippedFile{File: d.Source, Reason: e.Message})
+				continue
+			}
+			docs = append(docs, d)
+		}
 		if len(docs) > MaxDocuments {
-			return nil, badRequest("more than %d files", MaxDocuments)
+			return nil, nil, badRequest("the files hold more than %d documents", MaxDocuments)
 		}
+	}
+	if files == 0 {
+		return nil, nil, badRequest("the multipart body holds no file")
 	}
 	if len(docs) == 0 {
-		return nil, badRequest("the multipart body holds no file")
+		reasons := make([]string, 0, min(len(skipped), 5))
+		for _, sk := range skipped[:min(len(skipped), 5)] {
+			reasons = append(reasons, sk.File+": "+sk.Reason)
+		}
+		if len(skipped) > 5 {
+			reasons = append(reasons, fmt.Sprintf("and %d more", len(skipped)-5))
+		}
+		return nil, nil, &apiError{http.StatusUnsupportedMediaType, "no file could be read: " + strings.Join(reasons, "; ")}
 	}
-	return docs, nil
+	return docs, skipped, nil
 }
 
 func (s *server) handleListDocuments(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ragops/ragops/internal/docformat"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"
@@ -65,6 +66,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		"port", cfg.Port, "mode", s.svc.Mode(), "chat_model", s.svc.ChatModel(),
 		"embedding_model", s.svc.EmbeddingModel(), "store", s.storeKind, "collection", s.collection,
 		"docs_dir", cfg.DocsDir, "auth", s.token != nil)
+	if _, err := docformat.PDFAvailable(); err != nil {
+		log.Warn("PDF files will be skipped", "reason", err.Error())
+	}
 	for name, f := range map[string]*fileValue{"the API key": sec.apiKey, "the API token": sec.token} {
 		if f != nil && f.get() != "" && len(f.get()) < MinRedactedSecret {
 			log.Warn("Secret too short to be redacted from logs: use a longer one", "secret", name, "min_length", MinRedactedSecret)

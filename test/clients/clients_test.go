@@ -229,7 +229,7 @@ func TestChatPageInBrowser(t *testing.T) {
 	step("upload a file", chromedp.SetUploadFiles(chromedp.CSS("#files"), []string{memo}),
 		chromedp.Click(chromedp.CSS("#upload-form button")),
 		chromedp.WaitVisible(chromedp.CSS(`#documents li[data-source="treasury-memo.md"]`)))
-	if got := text("#upload-status"); !strings.Contains(got, "Indexed 1 file") {
+	if got := text("#upload-status"); !strings.Contains(got, "Indexed 1 document") {
 		t.Fatalf("upload status: %q", got)
 	}
 	step("ask about it",

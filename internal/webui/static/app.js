@@ -227,8 +227,10 @@ $("upload-form").addEventListener("submit", async (ev) => {
     const resp = await fetch("documents", { method: "POST", headers: headers(), body: form });
     if (!resp.ok) throw new Error(await errorText(resp));
     const j = await resp.json();
-    status.textContent = "Indexed " + j.documents + (j.documents === 1 ? " file" : " files") +
+    let msg = "Indexed " + j.documents + (j.documents === 1 ? " document" : " documents") +
       ": " + j.added + " new " + (j.added === 1 ? "chunk" : "chunks") + ", " + j.unchanged + " unchanged.";
+    for (const s of j.skipped || []) msg += " Skipped " + s.file + ": " + s.reason + ".";
+    status.textContent = msg;
     $("files").value = "";
     await loadDocuments();
   } catch (err) {
