@@ -115,7 +115,7 @@ type indexEvent struct {
 func ParseSchedule(spec string) (cron.Schedule, error) {
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
-		return nil, fmt.Errorf("documents.schedule %q is not a cron schedule (five fields: minute hour day-of-month month day-of-week, or @hourly, @daily, @weekly, @monthly, @yearly, @every <duration>): %v", spec, err)
+		return nil, fmt.Errorf("documents.schedule %q is not a cron schedule (five fields: minute hour day-of-month month day-of-week, or @hourly, @daily, @weekly, @monthly, @yearly, @every <duration>): %w", spec, err)
 	}
 	// Two firings from a fixed point: the shortest cron interval is a minute,
 	// so only @every can be shorter.
@@ -172,6 +172,12 @@ func (r *RagServiceReconciler) reconcileIndex(ctx context.Context, s *scope) err
 	var blocking *batchv1.Job
 	for i := range jobs {
 		job := &jobs[i]
+		if !job.DeletionTimestamp.IsZero() {
+			if !jobFinished(job) {
+				blocking = job // its pod may still write: wait until it is gone
+			}
+			continue
+		}
 		if run != "" && job.Annotations[resources.IndexRunAnnotation] == run {
 			current = append(current, job)
 			continue
@@ -180,15 +186,13 @@ func (r *RagServiceReconciler) reconcileIndex(ctx context.Context, s *scope) err
 			continue // its TTL deletes it
 		}
 		blocking = job
-		if job.DeletionTimestamp.IsZero() {
-			if err := r.deleteJob(ctx, job, metav1.DeletePropagationForeground); err != nil {
-				return err
-			}
-			// The index may now hold part of the superseded run.
-			rs.Status.Index.SourcesHash = ""
-			s.indexEvents = append(s.indexEvents, indexEvent{reason: "IndexSuperseded", action: "Supersede", always: true,
-				message: fmt.Sprintf("The sources changed: deleting indexing Job %s, which indexed an older version", job.Name)})
+		if err := r.deleteJob(ctx, job, metav1.DeletePropagationForeground); err != nil {
+			return err
 		}
+		// The index may now hold part of the superseded run.
+		rs.Status.Index.SourcesHash = ""
+		s.indexEvents = append(s.indexEvents, indexEvent{reason: "IndexSuperseded", action: "Supersede", always: true,
+			message: fmt.Sprintf("The sources changed: deleting indexing Job %s, which indexed an older version", job.Name)})
 	}
 	if run == "" && blocking != nil {
 		// A superseded run was stopped: index the current sources again.
