@@ -71,4 +71,20 @@ func TestCRDMatchesContract(t *testing.T) {
 			t.Errorf("%v: CRD minimum %s maximum %s default %s, contract %d..%d default %s", tt.path, lo, hi, def, tt.min, tt.max, tt.def)
 		}
 	}
+	// The indexer reports at most MaxSkippedReported skipped files per
+	// source; status.index keeps them all.
+	skipped := get(crd, "spec", "versions", 0, "schema", "openAPIV3Schema", "properties", "status", "properties",
+		"index", "properties", "sources", "items", "properties", "skipped", "maxItems")
+	if num(skipped) != fmt.Sprint(contract.MaxSkippedReported) {
+		t.Errorf("status.index.sources[].skipped maxItems %s, contract %d", num(skipped), contract.MaxSkippedReported)
+	}
+	// kubectl get rag shows the document count.
+	found := false
+	for _, c := range get(crd, "spec", "versions", 0, "additionalPrinterColumns").([]any) {
+		col := c.(map[string]any)
+		found = found || (col["name"] == "Documents" && col["jsonPath"] == ".status.index.documents" && col["priority"] == nil)
+	}
+	if !found {
+		t.Error("no Documents column on .status.index.documents in kubectl get rag")
+	}
 }

@@ -101,9 +101,9 @@ type RagServiceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == '' || isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="embeddingBaseURL must be an absolute http or https URL"
 	EmbeddingBaseURL string `json:"embeddingBaseURL,omitempty"`
 
-	// documents is where the documents to index come from. They are mounted
-	// read-only into the server and ingested at start-up; changing them
-	// rolls the server pods.
+	// documents is where the documents to index come from. The operator
+	// indexes them from a Job whenever they change (and on their schedule);
+	// the server pods do not read them and do not roll when they change.
 	// +optional
 	Documents *DocumentsSource `json:"documents,omitempty"`
 
@@ -225,6 +225,7 @@ type DocumentsSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every [0-9a-z.]+|[^ @]+( [^ ]+){4})$')",message="documents.schedule must be five cron fields (minute hour day-of-month month day-of-week, e.g. */15 * * * *) or a descriptor (@hourly, @daily, @weekly, @monthly, @yearly, @every <duration>)"
 	Schedule string `json:"schedule,omitempty"`
 
 	// include keeps only the files whose path (relative to its source) matches
@@ -646,8 +647,12 @@ const (
 	// ReasonRetainedVolumeOrphaned: the RagService switched to an external
 	// vector store while the retained Chroma volume still holds its data.
 	ReasonRetainedVolumeOrphaned = "RetainedVolumeOrphaned"
-	// ReasonConfigMapNotFound: the documents ConfigMap does not exist.
+	// ReasonConfigMapNotFound: a ConfigMap of spec.documents does not exist
+	// (condition Indexed).
 	ReasonConfigMapNotFound = "ConfigMapNotFound"
+	// ReasonPVCNotFound: a PersistentVolumeClaim of spec.documents does not
+	// exist (condition Indexed).
+	ReasonPVCNotFound = "PersistentVolumeClaimNotFound"
 	// ReasonInvalidSpec: the spec cannot work as written; the operator
 	// waits for it to change.
 	ReasonInvalidSpec = "InvalidSpec"
@@ -671,8 +676,9 @@ const (
 
 // RagServiceStatus is the observed state of a RagService.
 type RagServiceStatus struct {
-	// conditions: Ready (the summary), VectorStoreReady and ServerAvailable,
-	// each with the generation it describes.
+	// conditions: Ready (the summary), VectorStoreReady, ServerAvailable and
+	// Indexed (which does not gate Ready), each with the generation it
+	// describes.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -792,6 +798,7 @@ type SkippedFile struct {
 // +kubebuilder:printcolumn:name="Ready-Replicas",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Documents",type=integer,JSONPath=`.status.index.documents`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,priority=1,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -129,6 +129,14 @@ const (
 	MaxSkippedReported = 10
 )
 
+// What the Job mounts for a source, under SourcesMountDir/<source>/ (the
+// names of the paths in SourcesMountDir's comment).
+const (
+	SourceSecretDir    = "secret"
+	SourceVolumeDir    = "volume"
+	SourceConfigMapDir = "configmap"
+)
+
 // IndexReport is what an indexing run found, written by the indexer and read
 // by the operator into status.index. Short JSON keys keep it inside the
 // termination message.

@@ -15,14 +15,17 @@ limitations under the License.
 */
 
 // Package controller holds the RagService reconciler: it resolves the
-// RagService's inputs (the API key Secret and the documents ConfigMap),
-// applies the children built by package resources with server-side apply
-// under a fixed field owner, and reports what it observed in the status.
+// RagService's inputs (the API key Secret), applies the children built by
+// package resources with server-side apply under a fixed field owner, runs
+// the indexing Jobs of spec.documents, and reports what it observed in the
+// status.
 //
 // The files split the controller by concern:
 //
 //   - ragservice_controller.go: the Reconcile skeleton and the ordered steps;
 //   - ragservice_apply.go: applying and deleting children without idle writes;
+//   - ragservice_index.go: the indexing Jobs (when to run, supersession,
+//     back-off) and status.index;
 //   - ragservice_status.go: conditions, the status patch and events;
 //   - ragservice_manager.go: watches, cache scoping and field indexes;
 //   - errors.go: the kinds of errors a step returns.

@@ -17,6 +17,7 @@ limitations under the License.
 package controller
 
 import (
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -62,6 +63,20 @@ func transformChild() toolscache.TransformFunc {
 			dropLastApplied(obj)
 		}
 		return in, nil
+	}
+}
+
+// transformJob keeps of an indexing Job its metadata (without managedFields
+// and the last-applied annotation) and its status: the operator identifies a
+// Job by its name and annotations, never compares its spec (a Job's
+// template is immutable), and the spec carries the sources' JSON.
+func transformJob() toolscache.TransformFunc {
+	strip := transformStripAll()
+	return func(in any) (any, error) {
+		if job, ok := in.(*batchv1.Job); ok {
+			job.Spec = batchv1.JobSpec{}
+		}
+		return strip(in)
 	}
 }
 

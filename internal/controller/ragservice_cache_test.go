@@ -18,14 +18,18 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/resources"
 )
 
 // TestCacheKeepsOnlyWhatTheOperatorReads reads the manager's cache: a child
@@ -79,4 +83,39 @@ func TestCacheKeepsOnlyWhatTheOperatorReads(t *testing.T) {
 	if _, ok := cached.Annotations[lastAppliedAnnotation]; ok || cached.Annotations["keep"] != "me" {
 		t.Errorf("cached RagService annotations %v: want keep=me and no %s", cached.Annotations, lastAppliedAnnotation)
 	}
+}
+
+// TestCacheKeepsJobsSmall: a cached indexing Job keeps its metadata and
+// status, not its spec (the pod template with the sources' JSON) nor its
+// managedFields.
+func TestCacheKeepsJobsSmall(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk"})
+	create(t, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "docs"}, Data: map[string]string{"a.md": "A"}})
+	create(t, newRagService(ns, "jobs", func(rs *ragv1alpha1.RagService) {
+		rs.Spec.Documents = &ragv1alpha1.DocumentsSource{ConfigMapRef: &ragv1alpha1.ConfigMapReference{Name: "docs"}}
+	}))
+	live := waitForJobs(t, ns, "jobs", 1)[0]
+	finishJob(t, &live, 0, `{"d":1,"c":1,"s":[]}`)
+	eventually(t, timeout, func() error {
+		cached := &batchv1.Job{}
+		if err := reconciler.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: live.Name}, cached); err != nil {
+			return err
+		}
+		if !jobSucceeded(cached) {
+			return fmt.Errorf("the cached Job has not seen the completion yet: %+v", cached.Status)
+		}
+		raw, err := json.Marshal(cached)
+		if err != nil {
+			return err
+		}
+		full, _ := json.Marshal(live)
+		if len(cached.Spec.Template.Spec.Containers) != 0 || cached.ManagedFields != nil ||
+			cached.Annotations[resources.SourcesHashAnnotation] == "" || !metav1.IsControlledBy(cached, &ragv1alpha1.RagService{ObjectMeta: metav1.ObjectMeta{UID: live.OwnerReferences[0].UID}}) {
+			return fmt.Errorf("cached Job = %s", raw)
+		}
+		t.Logf("cached Job: %d bytes of JSON; as stored: %d", len(raw), len(full))
+		return nil
+	})
 }

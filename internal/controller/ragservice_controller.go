@@ -61,6 +61,9 @@ type RagServiceReconciler struct {
 	RagServerImage string
 	// ClusterDomain is the cluster's DNS domain, for status.endpoint.
 	ClusterDomain string
+	// IndexBackoff is the retry policy of failed indexing Jobs; zero means
+	// DefaultIndexBackoff.
+	IndexBackoff IndexBackoff
 }
 
 // scope is what one reconcile pass knows about one RagService. Steps fill it
@@ -70,7 +73,7 @@ type scope struct {
 	// start is when the pass began.
 	start time.Time
 
-	// inputsHash is the hash of the Secret key and the documents.
+	// inputsHash is the hash of the API key.
 	inputsHash string
 	// collectionOwner is the identity the server stamps on its collection.
 	collectionOwner string
@@ -85,6 +88,22 @@ type scope struct {
 	pvc              *corev1.PersistentVolumeClaim
 	// created lists the children this pass created, for one event.
 	created []string
+
+	// indexed is the Indexed condition the pass found; nil leaves it as
+	// it was (the pass stopped before the index step).
+	indexed *condition
+	// indexEvents are the indexing events of the pass.
+	indexEvents []indexEvent
+	// requeueAfter, when set, is when the pass wants to look again without
+	// a watch event (the next schedule slot, the end of a back-off).
+	requeueAfter time.Duration
+}
+
+// requeue asks for a pass after d at the latest.
+func (s *scope) requeue(d time.Duration) {
+	if d > 0 && (s.requeueAfter == 0 || d < s.requeueAfter) {
+		s.requeueAfter = d
+	}
 }
 
 // +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices,verbs=get;list;watch
@@ -97,6 +116,8 @@ type scope struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 
 // Reconcile brings one RagService's children in line with its spec and
 // reports what it observed. It is level-triggered: every pass reads the world
@@ -139,12 +160,13 @@ func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.reconcileInputs,
 		r.reconcileAuth,
 		r.reconcileServer,
+		r.reconcileIndex,
 	} {
 		if err := step(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
 }
 
 // classify turns a step error into what the workqueue should do with it.
@@ -181,6 +203,11 @@ func (r *RagServiceReconciler) reconcileSpec(_ context.Context, s *scope) error 
 		return stall(ragv1alpha1.ReasonInvalidSpec, "exactly one of vectorStore.chroma and vectorStore.external must be set")
 	case spec.Server.Image == "" && r.RagServerImage == "":
 		return stall(ragv1alpha1.ReasonInvalidSpec, "server.image is empty and the operator has no default ragserver image")
+	}
+	if d := spec.Documents; d != nil && d.Schedule != "" {
+		if _, err := ParseSchedule(d.Schedule); err != nil {
+			return stall(ragv1alpha1.ReasonInvalidSpec, "%v", err)
+		}
 	}
 	// The server refuses what the contract does not allow; objects stored
 	// before the CRD carried these bounds must stall here, not crash-loop.
@@ -298,9 +325,10 @@ func (r *RagServiceReconciler) removeChroma(ctx context.Context, s *scope) error
 	return nil
 }
 
-// reconcileInputs reads the API key Secret and the documents ConfigMap
-// (uncached) and hashes them for the pod template. A missing one is a wait.
-// Neither the key nor the documents leave this function; only their hash.
+// reconcileInputs reads the API key Secret and the API token Secret
+// (uncached) and hashes the key for the pod template. A missing one is a
+// wait. The key does not leave this function; only its hash. The documents
+// are the indexing Job's (reconcileIndex): the server does not wait for them.
 func (r *RagServiceReconciler) reconcileInputs(ctx context.Context, s *scope) error {
 	rs := s.rs
 	var apiKey []byte
@@ -336,17 +364,7 @@ func (r *RagServiceReconciler) reconcileInputs(ctx context.Context, s *scope) er
 		}
 	}
 
-	var documents *corev1.ConfigMap
-	if d := rs.Spec.Documents; d != nil && d.ConfigMapRef != nil {
-		documents = &corev1.ConfigMap{}
-		if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: d.ConfigMapRef.Name}, documents); err != nil {
-			if apierrors.IsNotFound(err) {
-				return wait(ragv1alpha1.ReasonConfigMapNotFound, "documents ConfigMap %q not found", d.ConfigMapRef.Name)
-			}
-			return fmt.Errorf("get ConfigMap %q: %w", d.ConfigMapRef.Name, err)
-		}
-	}
-	s.inputsHash = resources.InputsHash(apiKey, documents)
+	s.inputsHash = resources.InputsHash(apiKey)
 	return nil
 }
 
@@ -424,7 +442,7 @@ func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) er
 	s.serverDeployment = d
 	if old := before.Spec.Template.Annotations[resources.InputsHashAnnotation]; old != "" && old != s.inputsHash {
 		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Rolled", "RollPods",
-			"Referenced Secret or documents changed: rolling the server pods")
+			"Referenced Secret changed: rolling the server pods")
 	}
 
 	svc, err := applyChild(ctx, r, s, resources.ServerService(rs), newService, extractService)

@@ -26,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -37,6 +38,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	ragv1alpha1 "github.com/ragops/ragops/api/v1alpha1"
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/resources"
 )
 
@@ -68,10 +70,20 @@ func TestChildrenAndStatus(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"LLM_MODEL": "gpt-4o-mini", "CHROMA_URL": fmt.Sprintf("http://docs-chroma.%s.svc:8000", ns),
-		"CHROMA_COLLECTION": ns + ".docs", "DOCS_DIR": "/etc/ragops/documents", "PORT": "8080",
+		"CHROMA_COLLECTION": ns + ".docs", "PORT": "8080",
 	} {
 		if env[k].Value != want {
 			t.Errorf("env %s = %q, want %q", k, env[k].Value, want)
+		}
+	}
+	// The documents are the indexing Job's: the server neither reads nor
+	// mounts them.
+	if _, ok := env["DOCS_DIR"]; ok {
+		t.Errorf("env DOCS_DIR = %q, want absent", env["DOCS_DIR"].Value)
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.ConfigMap != nil {
+			t.Errorf("server volume %s mounts ConfigMap %s, want none", v.Name, v.ConfigMap.Name)
 		}
 	}
 	if inputsHash(d) == "" {
@@ -222,7 +234,7 @@ func TestSpecChangePropagates(t *testing.T) {
 	absent(t, &policyv1.PodDisruptionBudget{}, ns, "chat")
 }
 
-func TestSecretAndDocumentsRotationRollPods(t *testing.T) {
+func TestSecretRotationRollsPodsDocumentsDoNot(t *testing.T) {
 	ns := newNamespace(t)
 	secret := createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk-1", "other": "x"})
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "docs"}, Data: map[string]string{"a.md": "A"}}
@@ -230,7 +242,7 @@ func TestSecretAndDocumentsRotationRollPods(t *testing.T) {
 	create(t, newRagService(ns, "rot", func(rs *ragv1alpha1.RagService) {
 		rs.Spec.Documents = &ragv1alpha1.DocumentsSource{ConfigMapRef: &ragv1alpha1.ConfigMapReference{Name: "docs"}}
 	}))
-	first := inputsHash(get(t, &appsv1.Deployment{}, ns, "rot"))
+	first := get(t, &appsv1.Deployment{}, ns, "rot")
 
 	changedFrom := func(old string) func(*appsv1.Deployment) error {
 		return func(d *appsv1.Deployment) error {
@@ -240,20 +252,33 @@ func TestSecretAndDocumentsRotationRollPods(t *testing.T) {
 			return nil
 		}
 	}
-	update(t, secret, func(s *corev1.Secret) { s.Data["OPENAI_API_KEY"] = []byte("sk-2") })
-	second := inputsHash(waitFor(t, &appsv1.Deployment{}, ns, "rot", changedFrom(first)))
-	waitForEvent(t, ns, "rot", "Rolled")
-
+	// The documents change: a new indexing Job, and the server's pod
+	// template stays as it was.
+	job := waitForJobs(t, ns, "rot", 1)[0]
+	finishJob(t, &job, 0, reportJSON(t, contract.IndexReport{Documents: 1, Chunks: 1, Sources: []contract.SourceReport{{Name: "configmap", Indexed: 1}}}))
+	waitFor(t, &ragv1alpha1.RagService{}, ns, "rot", conditionIs(ragv1alpha1.ConditionIndexed, metav1.ConditionTrue, ragv1alpha1.ReasonIndexed))
 	update(t, cm, func(cm *corev1.ConfigMap) { cm.Data["b.md"] = "B" })
-	third := inputsHash(waitFor(t, &appsv1.Deployment{}, ns, "rot", changedFrom(second)))
+	waitFor(t, &ragv1alpha1.RagService{}, ns, "rot", func(rs *ragv1alpha1.RagService) error {
+		if rs.Status.Index == nil || rs.Status.Index.Job == "" || rs.Status.Index.Job == job.Name {
+			return fmt.Errorf("status.index = %+v, want a Job other than %s", rs.Status.Index, job.Name)
+		}
+		return nil
+	})
+	if d := get(t, &appsv1.Deployment{}, ns, "rot"); !equality.Semantic.DeepEqual(d.Spec.Template, first.Spec.Template) {
+		t.Errorf("the server's pod template changed with the documents:\n%+v\nwas\n%+v", d.Spec.Template, first.Spec.Template)
+	}
+
+	update(t, secret, func(s *corev1.Secret) { s.Data["OPENAI_API_KEY"] = []byte("sk-2") })
+	second := inputsHash(waitFor(t, &appsv1.Deployment{}, ns, "rot", changedFrom(inputsHash(first))))
+	waitForEvent(t, ns, "rot", "Rolled")
 
 	// Another key of the Secret is not an input: no roll. Rotate it, then
 	// the referenced key, and check that only the second changed the hash.
 	update(t, secret, func(s *corev1.Secret) { s.Data["other"] = []byte("y") })
 	update(t, secret, func(s *corev1.Secret) { s.Data["OPENAI_API_KEY"] = []byte("sk-1") })
-	d := waitFor(t, &appsv1.Deployment{}, ns, "rot", changedFrom(third))
-	if want := resources.InputsHash([]byte("sk-1"), &corev1.ConfigMap{Data: map[string]string{"a.md": "A", "b.md": "B"}}); inputsHash(d) != want {
-		t.Errorf("hash = %s, want %s (key sk-1, documents a and b)", inputsHash(d), want)
+	d := waitFor(t, &appsv1.Deployment{}, ns, "rot", changedFrom(second))
+	if want := resources.InputsHash([]byte("sk-1")); inputsHash(d) != want {
+		t.Errorf("hash = %s, want %s (key sk-1)", inputsHash(d), want)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -41,7 +42,8 @@ import (
 )
 
 // Field indexes on RagServices, to find the RagServices that reference a
-// Secret or a ConfigMap.
+// Secret or a ConfigMap (the documents' ConfigMaps and the sources' Secrets
+// included).
 const (
 	IndexSecretRef    = ".spec.secretRef.name"
 	IndexConfigMapRef = ".spec.documents.configMapRef.name"
@@ -54,6 +56,10 @@ const (
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
 //     that is, the operator's children, with only the operator's own apply
 //     entry of managedFields;
+//   - indexing Jobs: the operator's only, metadata and status (no spec,
+//     which carries the sources' JSON, and no managedFields);
+//   - Pods: never cached; the pods of a finished Job are listed uncached,
+//     once, for its termination message;
 //   - Secrets and ConfigMaps: metadata only (no data), without managed
 //     fields. Their data is read uncached, and only for referenced objects.
 //
@@ -73,6 +79,7 @@ func CacheOptions(namespaces []string) cache.Options {
 			&corev1.PersistentVolumeClaim{}: child,
 			&networkingv1.NetworkPolicy{}:   child,
 			&policyv1.PodDisruptionBudget{}: child,
+			&batchv1.Job{}:                  {Label: children, Transform: transformJob()},
 			&corev1.Secret{}:                metadataOnly,
 			&corev1.ConfigMap{}:             metadataOnly,
 		},
@@ -102,8 +109,10 @@ func ClientOptions() client.Options {
 //   - the owned children, on every change, since their status is the
 //     RagService's status;
 //   - the Chroma volumes by label, since a retained one has no owner;
+//   - the indexing Jobs (owned), for their completion;
 //   - Secrets and ConfigMaps (metadata only), mapped through the field
-//     indexes to the RagServices that reference them.
+//     indexes to the RagServices that reference them (spec.secretRef,
+//     auth.secretRef, documents.configMapRef and the sources' objects).
 func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	ctx := context.Background()
 	indexer := mgr.GetFieldIndexer()
@@ -116,15 +125,12 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 		if ref := spec.Auth.SecretRef; ref != nil {
 			names = append(names, ref.Name)
 		}
-		return names
+		return append(names, resources.IndexSourceObjects(o.(*ragv1alpha1.RagService)).Secrets...)
 	}); err != nil {
 		return fmt.Errorf("index %s: %w", IndexSecretRef, err)
 	}
 	if err := indexer.IndexField(ctx, &ragv1alpha1.RagService{}, IndexConfigMapRef, func(o client.Object) []string {
-		if d := o.(*ragv1alpha1.RagService).Spec.Documents; d != nil && d.ConfigMapRef != nil {
-			return []string{d.ConfigMapRef.Name}
-		}
-		return nil
+		return resources.IndexSourceObjects(o.(*ragv1alpha1.RagService)).ConfigMaps
 	}); err != nil {
 		return fmt.Errorf("index %s: %w", IndexConfigMapRef, err)
 	}
@@ -139,6 +145,7 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.Job{}).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.mapVolume)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret)).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapReferrers(IndexConfigMapRef))).

@@ -77,11 +77,19 @@ func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, e
 		ready = isTrue(ragv1alpha1.ReasonAvailable, "RAG server is available at "+resources.Endpoint(rs, r.ClusterDomain))
 	}
 
-	for t, c := range map[string]condition{
+	conditions := map[string]condition{
 		ragv1alpha1.ConditionVectorStoreReady: vectorStore,
 		ragv1alpha1.ConditionServerAvailable:  server,
 		ragv1alpha1.ConditionReady:            ready,
-	} {
+	}
+	// Indexed does not gate Ready: the server answers from the last
+	// complete index while a sync runs or fails.
+	if s.indexed != nil {
+		conditions[ragv1alpha1.ConditionIndexed] = *s.indexed
+	} else if c := meta.FindStatusCondition(rs.Status.Conditions, ragv1alpha1.ConditionIndexed); c != nil {
+		conditions[ragv1alpha1.ConditionIndexed] = condition{c.Status, c.Reason, c.Message}
+	}
+	for t, c := range conditions {
 		meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{
 			Type:               t,
 			Status:             c.status,
@@ -216,6 +224,13 @@ func (r *RagServiceReconciler) emitEvents(original *ragv1alpha1.RagService, s *s
 	if len(s.created) > 0 {
 		r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, "Created", "Create", "Created %s", strings.Join(s.created, ", "))
 	}
+	// Starting and superseding a Job are events whatever the status write
+	// did; an outcome is an event once the status records it.
+	for _, e := range s.indexEvents {
+		if e.always {
+			r.Recorder.Eventf(rs, nil, corev1.EventTypeNormal, e.reason, e.action, "%s", e.message)
+		}
+	}
 	if !statusWritten {
 		return
 	}
@@ -227,9 +242,25 @@ func (r *RagServiceReconciler) emitEvents(original *ragv1alpha1.RagService, s *s
 	if c, ok := changed(ragv1alpha1.ConditionServerAvailable); ok {
 		switch c.Reason {
 		case ragv1alpha1.ReasonSecretNotFound, ragv1alpha1.ReasonSecretKeyMissing, ragv1alpha1.ReasonSecretKeyEmpty,
-			ragv1alpha1.ReasonConfigMapNotFound, ragv1alpha1.ReasonChildConflict:
+			ragv1alpha1.ReasonChildConflict:
 			r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "WaitForInput", "%s", c.Message)
 		}
+	}
+	if c, ok := changed(ragv1alpha1.ConditionIndexed); ok {
+		switch c.Reason {
+		case ragv1alpha1.ReasonSecretNotFound, ragv1alpha1.ReasonConfigMapNotFound, ragv1alpha1.ReasonPVCNotFound:
+			r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "WaitForInput", "%s", c.Message)
+		}
+	}
+	for _, e := range s.indexEvents {
+		if e.always {
+			continue
+		}
+		typ := corev1.EventTypeNormal
+		if e.warning {
+			typ = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(rs, nil, typ, e.reason, e.action, "%s", e.message)
 	}
 	if c, ok := changed(ragv1alpha1.ConditionVectorStoreReady); ok && c.Reason == ragv1alpha1.ReasonRetainedVolumeOrphaned {
 		r.Recorder.Eventf(rs, nil, corev1.EventTypeWarning, c.Reason, "SwitchVectorStore", "%s", c.Message)

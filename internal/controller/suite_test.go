@@ -160,6 +160,9 @@ func runSuite(m *testing.M) int {
 		Recorder:       mgr.GetEventRecorder("ragops-operator"),
 		RagServerImage: testServerImage,
 		ClusterDomain:  "cluster.local",
+		// Short enough for TestIndexFailureBacksOff to see several
+		// attempts, the policy of the default.
+		IndexBackoff: IndexBackoff{Base: time.Second, Max: 4 * time.Second},
 	}
 	if err := reconciler.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: set up controller: %v\n", err)

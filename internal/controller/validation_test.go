@@ -120,6 +120,8 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		{name: "pvc path absolute", patch: `documents: {sources: [{name: a, pvc: {claimName: data, path: "/etc"}}]}`, want: "spec.documents.sources[0].pvc.path in body should match"},
 		{name: "pvc path escapes", patch: `documents: {sources: [{name: a, pvc: {claimName: data, path: "docs/../../etc"}}]}`, want: "spec.documents.sources[0].pvc.path in body should match"},
 		{name: "empty schedule", patch: `documents: {configMapRef: {name: docs}, schedule: ""}`, want: "spec.documents.schedule in body should be at least 1 chars long"},
+		{name: "schedule in words", patch: `documents: {configMapRef: {name: docs}, schedule: "every five minutes"}`, want: "documents.schedule must be five cron fields (minute hour day-of-month month day-of-week, e.g. */15 * * * *) or a descriptor"},
+		{name: "schedule with six fields", patch: `documents: {configMapRef: {name: docs}, schedule: "0 */5 * * * *"}`, want: "documents.schedule must be five cron fields"},
 		{name: "both external and chroma", patch: `vectorStore: {chroma: {}, external: {url: "http://chroma:8000"}}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "neither external nor chroma", patch: `vectorStore: {}`, want: "exactly one of vectorStore.chroma and vectorStore.external must be set"},
 		{name: "external URL is not a URL", patch: `vectorStore: {external: {url: "chroma:8000"}}`, want: "vectorStore.external.url must be an absolute http or https URL"},
@@ -276,6 +278,10 @@ func TestValidRagServices(t *testing.T) {
 			{name: reports, s3: {endpoint: "http://minio.storage:9000", bucket: finance-reports, prefix: "2026/", region: eu-west-1, secretRef: {name: s3-creds}}},
 			{name: exports, pvc: {claimName: pipeline-out, path: "exports/.latest"}, include: ["*.jsonl"]},
 			{name: faq, configMap: {name: faq}}]}}`,
+		// Every form of schedule the operator parses.
+		`{documents: {configMapRef: {name: docs}, schedule: "@daily"}}`,
+		`{documents: {configMapRef: {name: docs}, schedule: "@every 1h30m"}}`,
+		`{documents: {configMapRef: {name: docs}, schedule: "0 6-18/2 * * MON-FRI"}}`,
 	} {
 		u := ragServiceFromYAML(t, ns, fmt.Sprintf("valid-%d", i), patch)
 		if err := k8sClient.Create(ctx, u); err != nil {

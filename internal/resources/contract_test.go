@@ -33,9 +33,6 @@ func serverConfig(t *testing.T, rs *ragv1alpha1.RagService) (ragserver.Config, e
 		}
 	}
 	tmp := t.TempDir()
-	if env[contract.EnvDocsDir] != "" {
-		env[contract.EnvDocsDir] = tmp
-	}
 	if env[contract.EnvAPITokenFile] != "" {
 		f := filepath.Join(tmp, "token")
 		if err := os.WriteFile(f, []byte("t0ken"), 0o600); err != nil {

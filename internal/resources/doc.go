@@ -15,11 +15,13 @@ limitations under the License.
 */
 
 // Package resources builds the desired state of every object a RagService
-// owns: the RAG server Deployment, Service and PodDisruptionBudget, and the
-// Chroma Deployment, Service, PersistentVolumeClaim and NetworkPolicy.
+// owns: the RAG server Deployment, Service and PodDisruptionBudget, the
+// Chroma Deployment, Service, PersistentVolumeClaim and NetworkPolicy, and
+// the indexing Job.
 //
 // The builders are pure: given a RagService and the inputs the reconciler
-// resolved (the server image, the hash of the referenced Secret and
-// documents), they return server-side apply configurations and make no
-// client calls. The reconciler applies them with a fixed field owner.
+// resolved (the server image, the hash of the referenced Secret, the
+// sources hash), they return server-side apply configurations and make no
+// client calls. The reconciler applies them with a fixed field owner (and
+// creates the indexing Job once: a Job's template is immutable).
 package resources

@@ -21,8 +21,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -53,8 +51,8 @@ const (
 	ComponentVectorStore = "vector-store"
 
 	// InputsHashAnnotation on the server pod template holds a hash of the
-	// referenced Secret key and documents, so that changing either rolls
-	// the pods.
+	// referenced API key, so that rotating it rolls the pods. The documents
+	// are not in it: the indexing Job reads them.
 	InputsHashAnnotation = "rag.ragops.dev/inputs-hash"
 
 	// CollectionOwnerAnnotation on the Chroma volume holds the identity (the
@@ -70,7 +68,6 @@ const (
 	ChromaContainerName = "chroma"
 	ChromaPort          = 8000
 	ServicePort         = 80
-	DocumentsDir        = "/etc/ragops/documents"
 	ScratchDir          = "/tmp"
 	DataDir             = "/tmp/ragserver"
 	ChromaDataDir       = "/data"
@@ -96,6 +93,7 @@ func Labels(rs *ragv1alpha1.RagService, component string) map[string]string {
 
 // SelectorLabels returns the immutable subset of Labels used in selectors.
 func SelectorLabels(rs *ragv1alpha1.RagService, component string) map[string]string {
+	// The indexer is the ragserver image's ingest subcommand.
 	name := "ragserver"
 	if component == ComponentVectorStore {
 		name = "chroma"
@@ -167,28 +165,28 @@ func ownerReference(rs *ragv1alpha1.RagService) *metav1ac.OwnerReferenceApplyCon
 }
 
 // InputsHash hashes what the server pods read at start-up and that lives
-// outside their spec: the referenced key of the API key Secret and the data
-// of the documents ConfigMap. Either may be nil. Only a digest leaves this
-// function; the key itself is never stored.
-func InputsHash(apiKey []byte, documents *corev1.ConfigMap) string {
+// outside their spec: the referenced key of the API key Secret (nil when
+// there is none). Only a digest leaves this function; the key itself is
+// never stored.
+func InputsHash(apiKey []byte) string {
 	h := sha256.New()
-	write := func(kind, key string, value []byte) {
-		// Length-prefix every part so that no two inputs collide.
-		fmt.Fprintf(h, "%s:%d:%s:%d:", kind, len(key), key, len(value))
-		h.Write(value)
-	}
 	if apiKey != nil {
-		write("secret", "", apiKey)
-	}
-	if documents != nil {
-		for _, k := range slices.Sorted(maps.Keys(documents.Data)) {
-			write("data", k, []byte(documents.Data[k]))
-		}
-		for _, k := range slices.Sorted(maps.Keys(documents.BinaryData)) {
-			write("binaryData", k, documents.BinaryData[k])
-		}
+		// Length-prefixed, as every part of a hash of several inputs.
+		fmt.Fprintf(h, "secret:0::%d:", len(apiKey))
+		h.Write(apiKey)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// restrictedPodSecurityContext is the pod part of the restricted Pod
+// Security profile, as the server and the indexer run: the non-root user
+// 65532 and the runtime's default seccomp profile.
+func restrictedPodSecurityContext() *corev1ac.PodSecurityContextApplyConfiguration {
+	return corev1ac.PodSecurityContext().
+		WithRunAsNonRoot(true).
+		WithRunAsUser(NonRootUID).
+		WithRunAsGroup(NonRootUID).
+		WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))
 }
 
 // restrictedContainerSecurityContext is the container part of the restricted

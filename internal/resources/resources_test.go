@@ -110,7 +110,6 @@ func TestServerDeployment(t *testing.T) {
 		rs        *ragv1alpha1.RagService
 		wantEnv   map[string]string // "" means: must be absent
 		wantPort  int32
-		wantDocs  bool
 		wantLimit string
 	}{{
 		name: "defaults",
@@ -152,10 +151,9 @@ func TestServerDeployment(t *testing.T) {
 		wantEnv: map[string]string{
 			"OPENAI_API_KEY": "secret:openai/token", "OPENAI_BASE_URL": "https://chat.example/v1",
 			"EMBEDDING_BASE_URL": "https://embed.example/v1", "CHROMA_URL": "http://chroma.shared.svc:8000",
-			"DOCS_DIR": "/etc/ragops/documents", "PORT": "9000", "TOP_K": "8",
+			"DOCS_DIR": "", "RAGOPS_SOURCES": "", "PORT": "9000", "TOP_K": "8",
 		},
 		wantPort:  9000,
-		wantDocs:  true,
 		wantLimit: "512Mi",
 	}}
 	for _, tt := range tests {
@@ -222,16 +220,12 @@ func TestServerDeployment(t *testing.T) {
 			if _, ok := mounts["/tmp"]; !ok {
 				t.Error("no scratch emptyDir on /tmp")
 			}
-			docs, ok := mounts[DocumentsDir]
-			if ok != tt.wantDocs || (ok && !docs.ReadOnly) {
-				t.Errorf("documents mount = %+v (present %v), want present %v and read-only", docs, ok, tt.wantDocs)
-			}
-			volumes := map[string]corev1.Volume{}
+			// The server never mounts the documents: the indexing Job
+			// reads them.
 			for _, v := range pod.Volumes {
-				volumes[v.Name] = v
-			}
-			if v := volumes["documents"]; tt.wantDocs && (v.ConfigMap == nil || v.ConfigMap.Name != "handbook") {
-				t.Errorf("volumes = %+v, want the handbook ConfigMap", pod.Volumes)
+				if v.ConfigMap != nil || v.PersistentVolumeClaim != nil {
+					t.Errorf("volume %+v, want none of the documents", v)
+				}
 			}
 			if got := c.Resources.Limits.Memory(); tt.wantLimit != "" && got.String() != tt.wantLimit {
 				t.Errorf("memory limit = %s, want %s", got, tt.wantLimit)
@@ -377,9 +371,14 @@ func TestChromaServiceAndNetworkPolicy(t *testing.T) {
 		t.Fatalf("policy = %+v, want one ingress rule", np.Spec)
 	}
 	rule := np.Spec.Ingress[0]
-	from := rule.From[0].PodSelector.MatchLabels
-	if len(rule.From) != 1 || from[LabelComponent] != ComponentServer || from[LabelInstance] != "docs" {
-		t.Errorf("ingress from = %+v, want only this RagService's server pods", rule.From)
+	if len(rule.From) != 2 {
+		t.Fatalf("ingress from = %+v, want this RagService's server and indexer pods", rule.From)
+	}
+	for i, component := range []string{ComponentServer, ComponentIndexer} {
+		from := rule.From[i].PodSelector.MatchLabels
+		if from[LabelComponent] != component || from[LabelInstance] != "docs" || rule.From[i].NamespaceSelector != nil {
+			t.Errorf("ingress from[%d] = %+v, want this RagService's %s pods", i, rule.From[i], component)
+		}
 	}
 	if len(rule.Ports) != 1 || rule.Ports[0].Port.IntVal != 8000 {
 		t.Errorf("ingress ports = %+v", rule.Ports)
@@ -387,18 +386,14 @@ func TestChromaServiceAndNetworkPolicy(t *testing.T) {
 }
 
 func TestInputsHash(t *testing.T) {
-	cm := func(data map[string]string) *corev1.ConfigMap { return &corev1.ConfigMap{Data: data} }
-	base := InputsHash([]byte("sk-1"), cm(map[string]string{"a.md": "A", "b.md": "B"}))
-	if InputsHash([]byte("sk-1"), cm(map[string]string{"b.md": "B", "a.md": "A"})) != base {
-		t.Error("the hash must not depend on map order")
+	base := InputsHash([]byte("sk-1"))
+	if InputsHash([]byte("sk-1")) != base {
+		t.Error("the hash must be deterministic")
 	}
 	for name, other := range map[string]string{
-		"rotated key":      InputsHash([]byte("sk-2"), cm(map[string]string{"a.md": "A", "b.md": "B"})),
-		"changed doc":      InputsHash([]byte("sk-1"), cm(map[string]string{"a.md": "A", "b.md": "B2"})),
-		"added doc":        InputsHash([]byte("sk-1"), cm(map[string]string{"a.md": "A", "b.md": "B", "c.md": "C"})),
-		"renamed doc":      InputsHash([]byte("sk-1"), cm(map[string]string{"a.md": "A", "c.md": "B"})),
-		"no key":           InputsHash(nil, cm(map[string]string{"a.md": "A", "b.md": "B"})),
-		"key moved to doc": InputsHash([]byte(""), cm(map[string]string{"a.md": "Ask-1", "b.md": "B"})),
+		"rotated key": InputsHash([]byte("sk-2")),
+		"no key":      InputsHash(nil),
+		"empty key":   InputsHash([]byte("")),
 	} {
 		if other == base {
 			t.Errorf("%s: hash did not change", name)
@@ -406,6 +401,11 @@ func TestInputsHash(t *testing.T) {
 	}
 	if strings.Contains(base, "sk-1") || len(base) != 32 {
 		t.Errorf("hash = %q", base)
+	}
+	// Unchanged from the releases that also hashed the documents, so that
+	// upgrading the operator does not roll servers without documents.
+	if want := "9d32b74a54b562ecef4a086e4f12cc7b"; base != want {
+		t.Errorf("hash = %s, want %s", base, want)
 	}
 }
 

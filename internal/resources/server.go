@@ -39,7 +39,7 @@ import (
 type ServerInputs struct {
 	// Image is the server image: spec.server.image or the operator default.
 	Image string
-	// InputsHash is InputsHash of the referenced Secret key and documents.
+	// InputsHash is InputsHash of the referenced Secret key.
 	InputsHash string
 	// CollectionOwner is the identity the server stamps on its Chroma
 	// collection (RAGOPS_OWNER): the RagService's UID, or the one recorded on
@@ -71,7 +71,9 @@ func ServerPort(rs *ragv1alpha1.RagService) int32 {
 	return ragv1alpha1.DefaultServerPort
 }
 
-// ServerDeployment builds the RAG server Deployment.
+// ServerDeployment builds the RAG server Deployment. The server does not
+// read spec.documents: the indexing Job (IndexerJob) does, so a change of the
+// documents never rolls the server pods.
 func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.DeploymentApplyConfiguration {
 	selector := SelectorLabels(rs, ComponentServer)
 	port := ServerPort(rs)
@@ -88,12 +90,6 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 				WithItems(corev1ac.KeyToPath().WithKey(key).WithPath("token"))))
 		mounts = append(mounts, corev1ac.VolumeMount().WithName("api-token").
 			WithMountPath(APITokenDir).WithReadOnly(true))
-	}
-	if d := rs.Spec.Documents; d != nil && d.ConfigMapRef != nil {
-		volumes = append(volumes, corev1ac.Volume().WithName("documents").
-			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(d.ConfigMapRef.Name)))
-		mounts = append(mounts, corev1ac.VolumeMount().WithName("documents").
-			WithMountPath(DocumentsDir).WithReadOnly(true))
 	}
 
 	container := corev1ac.Container().
@@ -132,25 +128,36 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 					WithAutomountServiceAccountToken(false).
 					WithEnableServiceLinks(false).
 					WithTerminationGracePeriodSeconds(TerminationGracePeriodSeconds).
-					WithSecurityContext(corev1ac.PodSecurityContext().
-						WithRunAsNonRoot(true).
-						WithRunAsUser(NonRootUID).
-						WithRunAsGroup(NonRootUID).
-						WithSeccompProfile(corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault))).
+					WithSecurityContext(restrictedPodSecurityContext()).
 					WithContainers(container).
 					WithVolumes(volumes...))))
 }
 
 // serverEnv is the RAG server's configuration (see internal/contract).
 func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarApplyConfiguration {
-	env := func(name, value string) *corev1ac.EnvVarApplyConfiguration {
-		return corev1ac.EnvVar().WithName(name).WithValue(value)
+	vars := modelStoreEnv(rs, in.CollectionOwner)
+	if _, _, ok := APITokenRef(rs); ok {
+		vars = append(vars, envVar(contract.EnvAPITokenFile, APITokenFile))
 	}
-	s := rs.Spec
+	vars = append(vars,
+		envVar(contract.EnvDataDir, DataDir),
+		envVar(contract.EnvPort, strconv.Itoa(int(ServerPort(rs)))),
+	)
+	vars = append(vars, retrievalEnv(rs)...)
+	return append(vars,
+		envVar(contract.EnvDrainPeriod, DrainPeriod.String()),
+		envVar(contract.EnvShutdownTimeout, ShutdownTimeout.String()),
+	)
+}
 
+// modelStoreEnv is the configuration the server and the indexing Job share:
+// the models, the API key (a secretKeyRef, never a copy), the endpoints, the
+// vector store and its collection owner.
+func modelStoreEnv(rs *ragv1alpha1.RagService, collectionOwner string) []*corev1ac.EnvVarApplyConfiguration {
+	s := rs.Spec
 	vars := []*corev1ac.EnvVarApplyConfiguration{
-		env(contract.EnvLLMModel, s.Model),
-		env(contract.EnvEmbeddingModel, s.EmbeddingModel),
+		envVar(contract.EnvLLMModel, s.Model),
+		envVar(contract.EnvEmbeddingModel, s.EmbeddingModel),
 	}
 	if s.SecretRef != nil {
 		vars = append(vars, corev1ac.EnvVar().WithName(contract.EnvAPIKey).
@@ -158,34 +165,33 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 				WithSecretKeyRef(corev1ac.SecretKeySelector().WithName(s.SecretRef.Name).WithKey(SecretKey(rs)))))
 	}
 	if s.BaseURL != "" {
-		vars = append(vars, env(contract.EnvBaseURL, s.BaseURL))
+		vars = append(vars, envVar(contract.EnvBaseURL, s.BaseURL))
 	}
 	if embeddingURL := cmpOr(s.EmbeddingBaseURL, s.BaseURL); embeddingURL != "" {
-		vars = append(vars, env(contract.EnvEmbeddingBaseURL, embeddingURL))
+		vars = append(vars, envVar(contract.EnvEmbeddingBaseURL, embeddingURL))
 	}
 	vars = append(vars,
-		env(contract.EnvChromaURL, ChromaURL(rs)),
-		env(contract.EnvChromaCollection, CollectionPrefix(rs)),
+		envVar(contract.EnvChromaURL, ChromaURL(rs)),
+		envVar(contract.EnvChromaCollection, CollectionPrefix(rs)),
 	)
-	if in.CollectionOwner != "" {
-		vars = append(vars, env(contract.EnvOwner, in.CollectionOwner))
+	if collectionOwner != "" {
+		vars = append(vars, envVar(contract.EnvOwner, collectionOwner))
 	}
-	if s.Documents != nil && s.Documents.ConfigMapRef != nil {
-		vars = append(vars, env(contract.EnvDocsDir, DocumentsDir))
-	}
-	if _, _, ok := APITokenRef(rs); ok {
-		vars = append(vars, env(contract.EnvAPITokenFile, APITokenFile))
-	}
+	return vars
+}
+
+// retrievalEnv is TOP_K, CHUNK_SIZE and CHUNK_OVERLAP.
+func retrievalEnv(rs *ragv1alpha1.RagService) []*corev1ac.EnvVarApplyConfiguration {
 	topK, chunkSize, chunkOverlap := Retrieval(rs)
-	return append(vars,
-		env(contract.EnvDataDir, DataDir),
-		env(contract.EnvPort, strconv.Itoa(int(ServerPort(rs)))),
-		env(contract.EnvTopK, strconv.Itoa(topK)),
-		env(contract.EnvChunkSize, strconv.Itoa(chunkSize)),
-		env(contract.EnvChunkOverlap, strconv.Itoa(chunkOverlap)),
-		env(contract.EnvDrainPeriod, DrainPeriod.String()),
-		env(contract.EnvShutdownTimeout, ShutdownTimeout.String()),
-	)
+	return []*corev1ac.EnvVarApplyConfiguration{
+		envVar(contract.EnvTopK, strconv.Itoa(topK)),
+		envVar(contract.EnvChunkSize, strconv.Itoa(chunkSize)),
+		envVar(contract.EnvChunkOverlap, strconv.Itoa(chunkOverlap)),
+	}
+}
+
+func envVar(name, value string) *corev1ac.EnvVarApplyConfiguration {
+	return corev1ac.EnvVar().WithName(name).WithValue(value)
 }
 
 // Retrieval returns the effective topK, chunk size and chunk overlap: the

@@ -578,9 +578,21 @@ func TestEndToEnd(t *testing.T) {
 		defer end()
 		kubectlApply(t, ragService("demo", "openai", "fake-chat-1", 1, "Retain", ""))
 		waitReady(t, "demo", 5*time.Minute)
+		// The documents ConfigMap is indexed by a Job; Ready does not wait
+		// for it.
+		eventually(t, "RagService demo Indexed", 5*time.Minute, func() error {
+			r, err := getRag(t, "demo")
+			if err != nil {
+				return err
+			}
+			if st, reason, msg := condition(r, "Indexed"); st != "True" {
+				return fmt.Errorf("Indexed=%s reason=%s message=%q", st, reason, msg)
+			}
+			return nil
+		})
 		out := kubectl(t, "-n", appNS, "get", "rag")
-		if !strings.Contains(out, "demo") || !strings.Contains(out, "fake-chat-1") {
-			t.Fatalf("kubectl get rag does not show demo with its model:\n%s", out)
+		if !strings.Contains(out, "demo") || !strings.Contains(out, "fake-chat-1") || !strings.Contains(out, "DOCUMENTS") {
+			t.Fatalf("kubectl get rag does not show demo with its model and document count:\n%s", out)
 		}
 		qr := query(t, "demo", "How much did revenue grow in the third quarter?")
 		if qr.Mode != "generative" || qr.Model != "fake-chat-1" {
