@@ -58,6 +58,7 @@ func TestCRDMatchesContract(t *testing.T) {
 		{[]any{"retrieval", "properties", "chunkSize"}, contract.MinChunkSize, contract.MaxChunkSize, fmt.Sprint(contract.DefaultChunkSize), false},
 		{[]any{"retrieval", "properties", "chunkOverlap"}, contract.MinChunkOverlap, contract.MaxChunkOverlap, "none", false},
 		{[]any{"server", "properties", "port"}, contract.MinPort, contract.MaxPort, fmt.Sprint(contract.DefaultPort), true},
+		{[]any{"retrieval", "properties", "rerank", "properties", "topN"}, contract.MinRerankTopN, contract.MaxRerankTopN, fmt.Sprint(contract.DefaultRerankTopN), false},
 	} {
 		p := get(spec, tt.path...)
 		lo, hi, def := num(get(p, "minimum")), num(get(p, "maximum")), num(get(p, "default"))
@@ -70,5 +71,12 @@ func TestCRDMatchesContract(t *testing.T) {
 		if !minOK || hi != fmt.Sprint(tt.max) || def != tt.def {
 			t.Errorf("%v: CRD minimum %s maximum %s default %s, contract %d..%d default %s", tt.path, lo, hi, def, tt.min, tt.max, tt.def)
 		}
+	}
+	mode := get(spec, "retrieval", "properties", "mode")
+	if def := fmt.Sprint(get(mode, "default")); def != contract.DefaultRetrievalMode {
+		t.Errorf("retrieval.mode: CRD default %s, contract %s", def, contract.DefaultRetrievalMode)
+	}
+	if enum := fmt.Sprint(get(mode, "enum")); enum != fmt.Sprint(contract.RetrievalModes) {
+		t.Errorf("retrieval.mode: CRD enum %s, contract %v", enum, contract.RetrievalModes)
 	}
 }

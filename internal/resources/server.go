@@ -176,8 +176,16 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 	if _, _, ok := APITokenRef(rs); ok {
 		vars = append(vars, env(contract.EnvAPITokenFile, APITokenFile))
 	}
+	if rr := rs.Spec.Retrieval.Rerank; rr != nil {
+		vars = append(vars,
+			env(contract.EnvRerankBaseURL, rr.BaseURL),
+			env(contract.EnvRerankModel, rr.Model),
+			env(contract.EnvRerankTopN, strconv.Itoa(int(ptr.Deref(rr.TopN, contract.DefaultRerankTopN)))),
+		)
+	}
 	topK, chunkSize, chunkOverlap := Retrieval(rs)
 	return append(vars,
+		env(contract.EnvRetrievalMode, RetrievalMode(rs)),
 		env(contract.EnvDataDir, DataDir),
 		env(contract.EnvPort, strconv.Itoa(int(ServerPort(rs)))),
 		env(contract.EnvTopK, strconv.Itoa(topK)),
@@ -200,6 +208,11 @@ func Retrieval(rs *ragv1alpha1.RagService) (topK, chunkSize, chunkOverlap int) {
 		overlap = ptr.To(int(*r.ChunkOverlap))
 	}
 	return topK, chunkSize, contract.ChunkOverlap(chunkSize, overlap)
+}
+
+// RetrievalMode is the spec's retrieval mode, or the contract's default.
+func RetrievalMode(rs *ragv1alpha1.RagService) string {
+	return cmpOr(rs.Spec.Retrieval.Mode, contract.DefaultRetrievalMode)
 }
 
 // SecretKey returns the key of the model API key in spec.secretRef's Secret.
