@@ -104,7 +104,7 @@ bench: chroma ## Run the benchmarks (real Chroma, fake model API with injected l
 # make eval: the retrieval benchmark (test/eval): the real ragserver, offline, on the embedded store
 # and on a real Chroma, against known-item queries built from the Go standard library's docs.
 EVAL_QUERIES ?= 1000
-EVAL_MODES ?=
+EVAL_MODES ?= vector,lexical,hybrid
 .PHONY: eval
 eval: chroma ## Print Recall@1/5/10, MRR@10, nDCG@10 and latency of /retrieve per store and mode, beside a BM25 baseline (EVAL_QUERIES queries).
 	$(TEST_ENV) $(GO) run ./test/eval -queries $(EVAL_QUERIES) -modes "$(EVAL_MODES)"

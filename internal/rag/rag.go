@@ -3,6 +3,7 @@ package rag
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 
 	"github.com/ragops/ragops/internal/contract"
@@ -31,6 +32,12 @@ type Options struct {
 	// LexicalWeight is the weight of the lexical ranking in hybrid fusion
 	// (0 to 1; default DefaultLexicalWeight).
 	LexicalWeight *float64
+	// QueryIDF weighs the words of a query by their inverse document
+	// frequency in the lexical index, with an embedder that supports it
+	// (QueryWeighter).
+	QueryIDF bool
+	// Logger receives the warnings of the pipeline (default slog.Default()).
+	Logger *slog.Logger
 	// Reranker, if set, orders the best RerankTopN passages again.
 	Reranker   Reranker
 	RerankTopN int
@@ -82,6 +89,9 @@ func New(store vectorstore.Store, emb llm.Embedder, chat llm.ChatModel, opts Opt
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = nopMetrics{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.Mode == "" {
 		opts.Mode = contract.DefaultRetrievalMode

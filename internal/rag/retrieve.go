@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
+	"math"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragops/ragops/internal/contract"
+	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/vectorstore"
 )
 
@@ -83,12 +84,9 @@ func (s *Service) Retrieve(ctx context.Context, q Query) ([]Source, Usage, error
 // vectorHits returns the k visible chunks closest to the question's
 // embedding.
 func (s *Service) vectorHits(ctx context.Context, q Query, k int) ([]vectorstore.Hit, Usage, error) {
-	vecs, eu, err := s.emb.Embed(ctx, []string{q.Question})
+	vecs, eu, err := s.embedQuery(ctx, q.Question)
 	if err != nil {
-		return nil, Usage{}, modelErr(ctx, "embedding model", err)
-	}
-	if len(vecs) != 1 {
-		return nil, Usage{}, &UpstreamError{Service: "embedding model", Err: fmt.Errorf("got %d vectors for 1 text", len(vecs))}
+		return nil, Usage{}, err
 	}
 	s.opts.Metrics.Tokens("embedding", eu.TotalTokens)
 	usage := Usage{EmbeddingTokens: eu.TotalTokens, TotalTokens: eu.TotalTokens}
@@ -117,6 +115,45 @@ func (s *Service) vectorHits(ctx context.Context, q Query, k int) ([]vectorstore
 		}
 	}
 	return hits[:min(k, len(hits))], usage, nil
+}
+
+// QueryWeighter is an embedder that can weigh the words of a query (the
+// offline embedder, llm.Local): documents keep their unweighted vectors.
+type QueryWeighter interface {
+	QueryTerms(text string) []string
+	EmbedQuery(text string, weights map[string]float64) []float32
+}
+
+// embedQuery embeds the question. With an embedder that weighs query words
+// and a store with a lexical index (and Options.QueryIDF), each word weighs
+// its inverse document frequency in the index, ln(1 + (N - n + 0.5) /
+// (n + 0.5)), as in BM25: common words no longer drown the distinctive ones.
+func (s *Service) embedQuery(ctx context.Context, question string) ([][]float32, llm.Usage, error) {
+	qw, ok := s.emb.(QueryWeighter)
+	lex, lexOK := s.store.(vectorstore.Lexical)
+	if !ok || !lexOK || !s.opts.QueryIDF {
+		vecs, eu, err := s.emb.Embed(ctx, []string{question})
+		if err != nil {
+			return nil, eu, modelErr(ctx, "embedding model", err)
+		}
+		if len(vecs) != 1 {
+			return nil, eu, &UpstreamError{Service: "embedding model", Err: fmt.Errorf("got %d vectors for 1 text", len(vecs))}
+		}
+		return vecs, eu, nil
+	}
+	terms := qw.QueryTerms(question)
+	slices.Sort(terms)
+	terms = slices.Compact(terms)
+	freqs, total, err := lex.DocFreqs(ctx, terms)
+	if err != nil {
+		return nil, llm.Usage{}, storeErr(ctx, err)
+	}
+	weights := make(map[string]float64, len(terms))
+	for i, t := range terms {
+		n, df := float64(total), float64(freqs[i])
+		weights[t] = math.Log(1 + (n-df+0.5)/(df+0.5))
+	}
+	return [][]float32{qw.EmbedQuery(question, weights)}, llm.Usage{}, nil
 }
 
 // lexicalHits returns the k visible chunks that rank best by BM25. A store
@@ -217,7 +254,7 @@ func (s *Service) rerank(ctx context.Context, question string, hits []vectorstor
 	}
 	if err != nil {
 		s.opts.Metrics.RerankFailed()
-		slog.WarnContext(ctx, "Reranker failed: passages keep their fused order", "err", err)
+		s.opts.Logger.WarnContext(ctx, "Reranker failed: passages keep their fused order", "err", err)
 		return hits
 	}
 	top := slices.Clone(hits[:n])

@@ -49,6 +49,9 @@ type Config struct {
 	// LexicalWeight is the weight of the lexical ranking in hybrid fusion,
 	// from 0 to 1; the vector ranking weighs 1 minus it.
 	LexicalWeight float64
+	// QueryIDF weighs the query's words by their inverse document
+	// frequency when embedding it with the local embedder.
+	QueryIDF bool
 	// LexicalRefresh bounds the staleness of the in-memory lexical index
 	// kept beside a Chroma store: commits of other replicas are seen within
 	// it.
@@ -103,6 +106,7 @@ var settings = []setting{
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 	{contract.EnvRetrievalMode, contract.DefaultRetrievalMode, "default retrieval mode: " + strings.Join(contract.RetrievalModes, ", ") + "; a request may override it", false},
 	{"HYBRID_LEXICAL_WEIGHT", strconv.FormatFloat(rag.DefaultLexicalWeight, 'f', -1, 64), "weight of the lexical ranking in hybrid reciprocal rank fusion, 0 to 1 (the vector ranking weighs 1 minus it)", false},
+	{"QUERY_IDF", "true", "with the local embedder: weigh each word of a query by its inverse document frequency in the lexical index (documents are not affected)", false},
 	{"LEXICAL_REFRESH", "2s", "with Chroma: the longest a replica's lexical index lags behind commits made by other replicas", false},
 	{contract.EnvRerankBaseURL, "", "base URL of an OpenAI-style rerank API (POST {base}/rerank); empty: no reranking", false},
 	{contract.EnvRerankModel, "", "reranking model (required with RERANK_BASE_URL)", false},
@@ -226,6 +230,12 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		c.LexicalWeight = w
 	}
 	c.LexicalRefresh = durVal("LEXICAL_REFRESH")
+	switch v := strings.TrimSpace(get("QUERY_IDF")); v {
+	case "true", "false":
+		c.QueryIDF = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("QUERY_IDF=%q must be true or false", v))
+	}
 	c.RerankBaseURL = urlVal(contract.EnvRerankBaseURL)
 	c.RerankModel = strings.TrimSpace(get(contract.EnvRerankModel))
 	c.RerankTopN = intVal(contract.EnvRerankTopN, contract.MinRerankTopN, contract.MaxRerankTopN)

@@ -231,3 +231,13 @@ func (s observedStore) LexicalQuery(ctx context.Context, query string, k int, f 
 	}
 	return lex.LexicalQuery(ctx, query, k, f)
 }
+
+// DocFreqs implements vectorstore.Lexical when the store does.
+func (s observedStore) DocFreqs(ctx context.Context, terms []string) (f []int, n int, err error) {
+	defer func(start time.Time) { s.observe(ctx, "doc_freqs", start, err) }(time.Now())
+	lex, ok := s.Store.(vectorstore.Lexical)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: the store has no lexical index", vectorstore.ErrInvalid)
+	}
+	return lex.DocFreqs(ctx, terms)
+}

@@ -158,4 +158,8 @@ type Lexical interface {
 	// against the commit records: an index may lag behind them (memlex by
 	// a bounded time).
 	LexicalQuery(ctx context.Context, query string, k int, filter map[string]string) ([]Hit, error)
+	// DocFreqs returns how many indexed chunks contain each term (a word as
+	// the index normalises it) and how many chunks the index holds: the
+	// statistics of an inverse document frequency.
+	DocFreqs(ctx context.Context, terms []string) (freqs []int, total int, err error)
 }

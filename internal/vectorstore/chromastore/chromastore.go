@@ -332,3 +332,8 @@ func (precomputed) SupportedSpaces() []embeddings.DistanceMetric {
 func (s *Store) LexicalQuery(ctx context.Context, query string, k int, filter map[string]string) ([]vectorstore.Hit, error) {
 	return s.lex.Search(ctx, query, k, filter)
 }
+
+// DocFreqs implements vectorstore.Lexical from the same in-memory index.
+func (s *Store) DocFreqs(ctx context.Context, terms []string) ([]int, int, error) {
+	return s.lex.DocFreqs(ctx, terms)
+}

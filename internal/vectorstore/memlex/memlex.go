@@ -162,6 +162,23 @@ func (ix *Index) Search(ctx context.Context, query string, k int, filter map[str
 	return out, nil
 }
 
+// DocFreqs returns the chunks holding each term (normalised by Tokens; a
+// term of several words counts its first) and the chunks of the index.
+func (ix *Index) DocFreqs(ctx context.Context, terms []string) ([]int, int, error) {
+	if err := ix.ensureFresh(ctx); err != nil {
+		return nil, 0, err
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	out := make([]int, len(terms))
+	for i, t := range terms {
+		if toks := Tokens(t); len(toks) > 0 {
+			out[i] = len(ix.postings[toks[0]])
+		}
+	}
+	return out, len(ix.docs), nil
+}
+
 // match checks filter against a chunk's source, version, chunk number and
 // user metadata.
 func match(h vectorstore.Hit, filter map[string]string) bool {

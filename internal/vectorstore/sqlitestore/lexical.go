@@ -27,7 +27,7 @@ func (s *Store) LexicalQuery(ctx context.Context, query string, k int, filter ma
 	if k <= 0 || match == "" {
 		return nil, nil
 	}
-	where := "records_fts MATCH ? AND r.collection = ?"
+	where := "r.collection = ?"
 	args := []any{match, s.c.name}
 	rest := map[string]string{}
 	for key, v := range filter {
@@ -42,19 +42,35 @@ func (s *Store) LexicalQuery(ctx context.Context, query string, k int, filter ma
 			rest[key] = v
 		}
 	}
-	// Without other filters SQLite stops at k rows; with them, rows are read
-	// best first until k pass.
-	limit := ""
-	if len(rest) == 0 {
-		limit = " LIMIT ?"
-		args = append(args, k)
+	// FTS5 ranks its matches first (ORDER BY rank: bm25()), and only the
+	// best `fetch` of them are joined with the chunks and the commit
+	// records: a query of common words matches most chunks, and joining
+	// every match costs more than ranking it. When too few of them are
+	// visible (other collections, versions not committed, other filters),
+	// the next attempt fetches four times as many, until FTS5 has no more.
+	for fetch := max(4*k, 64); ; fetch *= 4 {
+		out, err := s.lexicalPage(ctx, where, args, rest, k, fetch)
+		if err != nil || len(out) >= k {
+			return out, err
+		}
+		var n int // did FTS5 have more than fetch matches?
+		err = s.f.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)`, match, fetch+1).Scan(&n)
+		if err != nil || n <= fetch {
+			return out, s.f.readErr(err)
+		}
 	}
-	rows, err := s.f.db.QueryContext(ctx, `SELECT r.id, r.source, r.chunk, r.version, r.written, r.text, r.metadata, -bm25(records_fts) AS score
-		FROM records_fts
-		JOIN records r ON r.rid = records_fts.rowid
+}
+
+// lexicalPage runs one attempt of LexicalQuery over the best fetch matches of
+// FTS5 and returns the visible hits, at most k.
+func (s *Store) lexicalPage(ctx context.Context, where string, args []any, rest map[string]string, k, fetch int) ([]vectorstore.Hit, error) {
+	q := `SELECT r.id, r.source, r.chunk, r.version, r.written, r.text, r.metadata, -f.rank AS score
+		FROM (SELECT rowid, rank FROM records_fts WHERE records_fts MATCH ? ORDER BY rank LIMIT ?) f
+		JOIN records r ON r.rid = f.rowid
 		JOIN versions v ON v.collection = r.collection AND v.source = r.source AND v.version = r.version
-		WHERE `+where+`
-		ORDER BY score DESC, r.id`+limit, args...)
+		WHERE ` + where + `
+		ORDER BY f.rank, r.id`
+	rows, err := s.f.db.QueryContext(ctx, q, append([]any{args[0], fetch}, args[1:]...)...)
 	if err != nil {
 		return nil, s.f.readErr(err)
 	}
@@ -98,3 +114,41 @@ func ftsQuery(text string) string {
 	slices.Sort(terms)
 	return strings.Join(terms, " OR ")
 }
+
+// DocFreqs implements vectorstore.Lexical: the chunks of the file whose
+// text holds each term (as the index's tokenizer normalises it), and the
+// chunks of the file. Counts are cached until the next write to the file.
+func (s *Store) DocFreqs(ctx context.Context, terms []string) ([]int, int, error) {
+	f := s.f
+	f.dfMu.Lock()
+	defer f.dfMu.Unlock()
+	if gen := f.gen.Load(); f.dfGen != gen || f.df == nil {
+		f.df, f.dfTotal, f.dfGen = map[string]int{}, -1, gen
+	}
+	if f.dfTotal < 0 {
+		if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM records`).Scan(&f.dfTotal); err != nil {
+			f.dfTotal = -1
+			return nil, 0, f.readErr(err)
+		}
+	}
+	out := make([]int, len(terms))
+	for i, t := range terms {
+		n, ok := f.df[t]
+		if !ok {
+			if q := ftsQuery(t); q != "" {
+				if err := f.db.QueryRowContext(ctx, `SELECT count(*) FROM records_fts WHERE records_fts MATCH ?`, q).Scan(&n); err != nil {
+					return nil, 0, f.readErr(err)
+				}
+			}
+			if len(f.df) >= maxCachedTerms {
+				clear(f.df)
+			}
+			f.df[t] = n
+		}
+		out[i] = n
+	}
+	return out, f.dfTotal, nil
+}
+
+// maxCachedTerms bounds the document frequencies cached between writes.
+const maxCachedTerms = 100000
