@@ -30,7 +30,8 @@ type Options struct {
 	// Mode is the default retrieval mode (default contract.DefaultRetrievalMode).
 	Mode string
 	// LexicalWeight is the weight of the lexical ranking in hybrid fusion
-	// (0 to 1; default DefaultLexicalWeight).
+	// (0 to 1; default LocalLexicalWeight with the offline embedder,
+	// llm.Local, else DefaultLexicalWeight).
 	LexicalWeight *float64
 	// QueryIDF weighs the words of a query by their inverse document
 	// frequency in the lexical index, with an embedder that supports it
@@ -100,6 +101,9 @@ func New(store vectorstore.Store, emb llm.Embedder, chat llm.ChatModel, opts Opt
 		opts.RerankTopN = contract.DefaultRerankTopN
 	}
 	lw := DefaultLexicalWeight
+	if _, ok := emb.(llm.Local); ok {
+		lw = LocalLexicalWeight
+	}
 	if opts.LexicalWeight != nil {
 		lw = *opts.LexicalWeight
 	}

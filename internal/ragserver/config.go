@@ -47,8 +47,9 @@ type Config struct {
 	// RetrievalMode is the default retrieval mode (contract.RetrievalModes).
 	RetrievalMode string
 	// LexicalWeight is the weight of the lexical ranking in hybrid fusion,
-	// from 0 to 1; the vector ranking weighs 1 minus it.
-	LexicalWeight float64
+	// from 0 to 1; the vector ranking weighs 1 minus it. Nil: the default
+	// of the embedder (rag.LocalLexicalWeight, rag.DefaultLexicalWeight).
+	LexicalWeight *float64
 	// QueryIDF weighs the query's words by their inverse document
 	// frequency when embedding it with the local embedder.
 	QueryIDF bool
@@ -105,7 +106,8 @@ var settings = []setting{
 	{contract.EnvShutdownTimeout, contract.DefaultShutdownTimeout.String(), "time given to in-flight requests once the drain period is over", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 	{contract.EnvRetrievalMode, contract.DefaultRetrievalMode, "default retrieval mode: " + strings.Join(contract.RetrievalModes, ", ") + "; a request may override it", false},
-	{"HYBRID_LEXICAL_WEIGHT", strconv.FormatFloat(rag.DefaultLexicalWeight, 'f', -1, 64), "weight of the lexical ranking in hybrid reciprocal rank fusion, 0 to 1 (the vector ranking weighs 1 minus it)", false},
+	{"HYBRID_LEXICAL_WEIGHT", "", "weight of the lexical ranking in hybrid reciprocal rank fusion, 0 to 1, the vector ranking weighing 1 minus it (default " +
+		strconv.FormatFloat(rag.LocalLexicalWeight, 'f', -1, 64) + " with the local embedder, measured; " + strconv.FormatFloat(rag.DefaultLexicalWeight, 'f', -1, 64) + " with a model's)", false},
 	{"QUERY_IDF", "true", "with the local embedder: weigh each word of a query by its inverse document frequency in the lexical index (documents are not affected)", false},
 	{"LEXICAL_REFRESH", "2s", "with Chroma: the longest a replica's lexical index lags behind commits made by other replicas", false},
 	{contract.EnvRerankBaseURL, "", "base URL of an OpenAI-style rerank API (POST {base}/rerank); empty: no reranking", false},
@@ -223,11 +225,12 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	if !contract.ValidRetrievalMode(c.RetrievalMode) {
 		errs = append(errs, fmt.Errorf("%s=%q must be one of %s", contract.EnvRetrievalMode, c.RetrievalMode, strings.Join(contract.RetrievalModes, ", ")))
 	}
-	lw := get("HYBRID_LEXICAL_WEIGHT")
-	if w, err := strconv.ParseFloat(strings.TrimSpace(lw), 64); err != nil || w < 0 || w > 1 {
-		errs = append(errs, fmt.Errorf("HYBRID_LEXICAL_WEIGHT=%q must be a number from 0 to 1", lw))
-	} else {
-		c.LexicalWeight = w
+	if lw := strings.TrimSpace(get("HYBRID_LEXICAL_WEIGHT")); lw != "" {
+		if w, err := strconv.ParseFloat(lw, 64); err != nil || w < 0 || w > 1 {
+			errs = append(errs, fmt.Errorf("HYBRID_LEXICAL_WEIGHT=%q must be a number from 0 to 1", lw))
+		} else {
+			c.LexicalWeight = &w
+		}
 	}
 	c.LexicalRefresh = durVal("LEXICAL_REFRESH")
 	switch v := strings.TrimSpace(get("QUERY_IDF")); v {

@@ -208,7 +208,7 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
 		EmbedBatch: cfg.EmbedBatchSize, EmbedConcurrency: cfg.EmbedConcurrency,
 		Metrics: s.metrics,
-		Mode:    cfg.RetrievalMode, LexicalWeight: &cfg.LexicalWeight, QueryIDF: cfg.QueryIDF,
+		Mode:    cfg.RetrievalMode, LexicalWeight: cfg.LexicalWeight, QueryIDF: cfg.QueryIDF,
 		Reranker: reranker, RerankTopN: cfg.RerankTopN, Logger: log,
 	})
 	return s, nil

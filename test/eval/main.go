@@ -63,7 +63,7 @@ func parseArgs(args []string) (*config, error) {
 	fs.IntVar(&c.queries, "queries", 1000, "number of queries (a deterministic sample; 0: all)")
 	stores := fs.String("stores", "embedded,chroma", "stores to measure: embedded (DATA_DIR) and chroma (a real Chroma server from "+chromaserver.EnvBin+")")
 	modes := fs.String("modes", "vector,lexical,hybrid", "retrieval modes sent as \"mode\" in /retrieve, comma-separated (\"default\": none sent, the server's default)")
-	weights := fs.String("weights", "", "also fuse the vector and lexical rankings (top "+strconv.Itoa(rag.FusionDepth)+" each) on the client with each of these comma-separated lexical weights, with the server's own fusion function (rag.Fuse): the measurement behind rag.DefaultLexicalWeight")
+	weights := fs.String("weights", "", "also fuse the vector and lexical rankings (top "+strconv.Itoa(rag.FusionDepth)+" each) on the client with each of these comma-separated lexical weights, with the server's own fusion function (rag.Fuse): the measurement behind rag.LocalLexicalWeight")
 	fs.StringVar(&c.ragserver, "ragserver", "", "ragserver binary to measure (default: built from this tree)")
 	serverEnv := fs.String("server-env", "", "extra environment of the ragserver, comma-separated NAME=value (e.g. HYBRID_LEXICAL_WEIGHT=0.5)")
 	fs.StringVar(&c.floors, "floors", "", "JSON file of minimum MRR@10 and Recall@10 per store and mode; below one, exit 1")
