@@ -22,11 +22,31 @@ const maxLexicalTerms = 64
 // joined in the same read), so a lexical query sees exactly what a vector
 // query sees. The statistics of bm25() (number of chunks, average length,
 // chunks per word) are those of the whole file, every collection included.
+//
+// Words in more than half of the chunks are left out of the match when the
+// query has rarer ones: their inverse document frequency is below ln 2, a
+// tenth or less of a distinctive word's, so they barely move the ranking,
+// yet they match most chunks and make FTS5 score every one of them
+// (BenchmarkLexicalQuery).
 func (s *Store) LexicalQuery(ctx context.Context, query string, k int, filter map[string]string) ([]vectorstore.Hit, error) {
-	match := ftsQuery(query)
-	if k <= 0 || match == "" {
+	terms := ftsTerms(query)
+	if k <= 0 || len(terms) == 0 {
 		return nil, nil
 	}
+	freqs, total, err := s.DocFreqs(ctx, terms)
+	if err != nil {
+		return nil, err
+	}
+	var rare []string
+	for i, t := range terms {
+		if 2*freqs[i] <= total {
+			rare = append(rare, t)
+		}
+	}
+	if len(rare) > 0 {
+		terms = rare
+	}
+	match := orQuery(terms)
 	where := "r.collection = ?"
 	args := []any{match, s.c.name}
 	rest := map[string]string{}
@@ -95,25 +115,30 @@ func (s *Store) lexicalPage(ctx context.Context, where string, args []any, rest 
 	return out, s.f.readErr(rows.Err())
 }
 
-// ftsQuery turns free text into an FTS5 query that matches any of its words:
-// each distinct word (letters and digits, lower-cased) as a quoted string,
-// joined by OR, so that no character of the text is FTS5 syntax. Empty when
-// the text has no word.
-func ftsQuery(text string) string {
+// ftsTerms returns the distinct words of text (letters and digits,
+// lower-cased), sorted, at most maxLexicalTerms.
+func ftsTerms(text string) []string {
 	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
 	})
-	seen := map[string]bool{}
-	var terms []string
-	for _, w := range words {
-		if !seen[w] && len(terms) < maxLexicalTerms {
-			seen[w] = true
-			terms = append(terms, `"`+w+`"`)
-		}
-	}
-	slices.Sort(terms)
-	return strings.Join(terms, " OR ")
+	slices.Sort(words)
+	words = slices.Compact(words)
+	return words[:min(len(words), maxLexicalTerms)]
 }
+
+// orQuery is the FTS5 query that matches any of terms: each a quoted string
+// (no character of it is FTS5 syntax), joined by OR.
+func orQuery(terms []string) string {
+	q := make([]string, len(terms))
+	for i, t := range terms {
+		q[i] = `"` + t + `"`
+	}
+	return strings.Join(q, " OR ")
+}
+
+// ftsQuery turns free text into an FTS5 query that matches any of its words;
+// empty when it has none.
+func ftsQuery(text string) string { return orQuery(ftsTerms(text)) }
 
 // DocFreqs implements vectorstore.Lexical: the chunks of the file whose
 // text holds each term (as the index's tokenizer normalises it), and the
