@@ -105,10 +105,12 @@ bench: chroma ## Run the benchmarks (real Chroma, fake model API with injected l
 # make eval: the retrieval benchmark (test/eval): the real ragserver, offline, on the embedded store
 # and on a real Chroma, against known-item queries built from the Go standard library's docs.
 EVAL_QUERIES ?= 1000
-EVAL_MODES ?=
+EVAL_MODES ?= vector,lexical,hybrid
+# The lexical weights of hybrid fusion measured beside the modes (the choice of rag.LocalLexicalWeight).
+EVAL_WEIGHTS ?= 0.5,0.7,0.8,0.9,0.95
 .PHONY: eval
 eval: chroma ## Print Recall@1/5/10, MRR@10, nDCG@10 and latency of /retrieve per store and mode, beside a BM25 baseline (EVAL_QUERIES queries).
-	$(TEST_ENV) $(GO) run ./test/eval -queries $(EVAL_QUERIES) -modes "$(EVAL_MODES)"
+	$(TEST_ENV) $(GO) run ./test/eval -queries $(EVAL_QUERIES) -modes "$(EVAL_MODES)" -weights "$(EVAL_WEIGHTS)"
 
 .PHONY: eval-ci
 eval-ci: chroma ## The CI version of eval: 300 queries; fails when a store or mode falls below test/eval/floors.json.

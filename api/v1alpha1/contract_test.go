@@ -58,6 +58,7 @@ func TestCRDMatchesContract(t *testing.T) {
 		{[]any{"retrieval", "properties", "chunkSize"}, contract.MinChunkSize, contract.MaxChunkSize, fmt.Sprint(contract.DefaultChunkSize), false},
 		{[]any{"retrieval", "properties", "chunkOverlap"}, contract.MinChunkOverlap, contract.MaxChunkOverlap, "none", false},
 		{[]any{"server", "properties", "port"}, contract.MinPort, contract.MaxPort, fmt.Sprint(contract.DefaultPort), true},
+		{[]any{"retrieval", "properties", "rerank", "properties", "topN"}, contract.MinRerankTopN, contract.MaxRerankTopN, fmt.Sprint(contract.DefaultRerankTopN), false},
 	} {
 		p := get(spec, tt.path...)
 		lo, hi, def := num(get(p, "minimum")), num(get(p, "maximum")), num(get(p, "default"))
@@ -86,5 +87,12 @@ func TestCRDMatchesContract(t *testing.T) {
 	}
 	if !found {
 		t.Error("no Documents column on .status.index.documents in kubectl get rag")
+	}
+	mode := get(spec, "retrieval", "properties", "mode")
+	if def := fmt.Sprint(get(mode, "default")); def != contract.DefaultRetrievalMode {
+		t.Errorf("retrieval.mode: CRD default %s, contract %s", def, contract.DefaultRetrievalMode)
+	}
+	if enum := fmt.Sprint(get(mode, "enum")); enum != fmt.Sprint(contract.RetrievalModes) {
+		t.Errorf("retrieval.mode: CRD enum %s, contract %v", enum, contract.RetrievalModes)
 	}
 }

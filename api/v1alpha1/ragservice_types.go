@@ -605,6 +605,46 @@ type RetrievalSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=99999
 	ChunkOverlap *int32 `json:"chunkOverlap,omitempty"`
+
+	// mode is how passages are found: vector (embedding similarity),
+	// lexical (BM25 ranking of the words) or hybrid (both, fused by
+	// reciprocal rank). A request may override it with its "mode" field.
+	// +optional
+	// +kubebuilder:default=hybrid
+	// +kubebuilder:validation:Enum=vector;lexical;hybrid
+	Mode string `json:"mode,omitempty"`
+
+	// rerank sends the best passages to a reranking model, which orders
+	// them again. Off when unset. When the reranker fails, the server
+	// answers with the passages in their fused order.
+	// +optional
+	Rerank *RerankSpec `json:"rerank,omitempty"`
+}
+
+// RerankSpec is an OpenAI-style rerank endpoint (POST {baseURL}/rerank, the
+// request and answer of vLLM, TEI, Jina and Cohere). The model API key of
+// secretRef, if any, is sent as its bearer token.
+type RerankSpec struct {
+	// baseURL is the base URL of the rerank API, e.g. http://tei:8080/v1.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="retrieval.rerank.baseURL must be an absolute http or https URL"
+	BaseURL string `json:"baseURL"`
+
+	// model is the reranking model.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Model string `json:"model"`
+
+	// topN is the number of fused passages sent to the reranker per query
+	// (at least the query's topK are returned from them).
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TopN *int32 `json:"topN,omitempty"`
 }
 
 // Condition types of a RagService.

@@ -51,6 +51,44 @@ const (
 	EnvAPITokenFile    = "API_TOKEN_FILE"
 	EnvShutdownTimeout = "SHUTDOWN_TIMEOUT"
 	EnvDrainPeriod     = "DRAIN_PERIOD"
+	// EnvRetrievalMode is the default retrieval mode (RetrievalModes).
+	EnvRetrievalMode = "RETRIEVAL_MODE"
+	// The optional reranker: an OpenAI-style POST {base}/rerank endpoint
+	// (vLLM, TEI, Jina, Cohere shape), called with the model API key.
+	EnvRerankBaseURL = "RERANK_BASE_URL"
+	EnvRerankModel   = "RERANK_MODEL"
+	EnvRerankTopN    = "RERANK_TOP_N"
+)
+
+// Retrieval modes (spec.retrieval.mode, RETRIEVAL_MODE, "mode" of /retrieve
+// and /query): vector similarity, lexical (BM25) ranking, or both fused.
+const (
+	ModeVector  = "vector"
+	ModeLexical = "lexical"
+	ModeHybrid  = "hybrid"
+	// DefaultRetrievalMode: hybrid beats both alone on make eval (README).
+	DefaultRetrievalMode = ModeHybrid
+)
+
+// RetrievalModes lists the valid modes, in the order the API documents them.
+var RetrievalModes = []string{ModeVector, ModeLexical, ModeHybrid}
+
+// ValidRetrievalMode reports whether mode is one of RetrievalModes.
+func ValidRetrievalMode(mode string) bool {
+	for _, m := range RetrievalModes {
+		if m == mode {
+			return true
+		}
+	}
+	return false
+}
+
+// Bounds and default of the reranker's candidates (spec.retrieval.rerank.topN,
+// RERANK_TOP_N): the fused passages sent to the reranker per query.
+const (
+	MinRerankTopN     = 1
+	MaxRerankTopN     = 100
+	DefaultRerankTopN = 20
 )
 
 // Bounds and defaults of the retrieval settings (spec.retrieval, TOP_K,

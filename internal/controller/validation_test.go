@@ -136,6 +136,10 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		{name: "topK zero", patch: `retrieval: {topK: 0}`, want: "spec.retrieval.topK in body should be greater than or equal to 1"},
 		{name: "overlap not below chunk size", patch: `retrieval: {chunkSize: 500, chunkOverlap: 500}`, want: "retrieval.chunkOverlap must be less than retrieval.chunkSize"},
 		{name: "overlap above default chunk size", patch: `retrieval: {chunkOverlap: 5000}`, want: "retrieval.chunkOverlap must be less than retrieval.chunkSize"},
+		{name: "unknown retrieval mode", patch: `retrieval: {mode: semantic}`, want: `spec.retrieval.mode: Unsupported value: "semantic": supported values: "vector", "lexical", "hybrid"`, blocking: true},
+		{name: "rerank base URL is not a URL", patch: `retrieval: {rerank: {baseURL: "tei:8080", model: m}}`, want: "retrieval.rerank.baseURL must be an absolute http or https URL"},
+		{name: "rerank without a model", patch: `retrieval: {rerank: {baseURL: "http://tei:8080/v1"}}`, want: "spec.retrieval.rerank.model: Required value", blocking: true},
+		{name: "rerank topN above the server's maximum", patch: `retrieval: {rerank: {baseURL: "http://tei:8080/v1", model: m, topN: 101}}`, want: "spec.retrieval.rerank.topN in body should be less than or equal to 100"},
 		{name: "name too long for its Services", obj: strings.Repeat("a", 51), want: "metadata.name must be a DNS-1035 label of at most 50 characters"},
 		{name: "name not a DNS-1035 label", obj: "1rag", want: "metadata.name must be a DNS-1035 label"},
 

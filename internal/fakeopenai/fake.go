@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type Endpoint string
 const (
 	Embeddings Endpoint = "embeddings"
 	Chat       Endpoint = "chat"
+	Rerank     Endpoint = "rerank"
 	All        Endpoint = ""
 )
 
@@ -45,6 +47,7 @@ type Stats struct {
 	EmbeddedInputs    int `json:"embedded_inputs"`
 	ChatRequests      int `json:"chat_requests"`
 	StreamRequests    int `json:"stream_requests"`
+	RerankRequests    int `json:"rerank_requests"`
 	Unauthorized      int `json:"unauthorized"`
 	Faulted           int `json:"faulted"`
 	// LastChatModel and LastEmbeddingModel are the models of the latest calls.
@@ -100,6 +103,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /v1/embeddings", s.auth(s.embeddings))
 	mux.HandleFunc("POST /v1/chat/completions", s.auth(s.chat))
 	mux.HandleFunc("GET /v1/models", s.auth(s.models))
+	mux.HandleFunc("POST /v1/rerank", s.auth(s.rerank))
 	mux.HandleFunc("GET /_fake/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Stats()) })
 	mux.HandleFunc("POST /_fake/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
@@ -301,6 +305,60 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		"model":  req.Model,
 		"usage":  map[string]int{"prompt_tokens": tokens, "total_tokens": tokens},
 	})
+}
+
+// rerank answers an OpenAI-style rerank request ({model, query, documents,
+// top_n} -> {results: [{index, relevance_score}]}, best first), scoring each
+// document by the share of the query's distinct words it contains
+// (hashembed.Tokens), ties by index: deterministic, and a real signal.
+func (s *Server) rerank(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Model     string   `json:"model"`
+		Query     string   `json:"query"`
+		Documents []string `json:"documents"`
+		TopN      *int     `json:"top_n"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error(), "invalid_request_error", "")
+		return
+	}
+	if req.Model == "" || req.Query == "" || len(req.Documents) == 0 {
+		writeError(w, http.StatusBadRequest, "model, query and documents are required", "invalid_request_error", "")
+		return
+	}
+	if !s.before(w, r, Rerank) {
+		return
+	}
+	s.mu.Lock()
+	s.stats.RerankRequests++
+	s.mu.Unlock()
+	words := map[string]bool{}
+	for _, t := range hashembed.Tokens(req.Query) {
+		words[t] = true
+	}
+	type result struct {
+		Index          int     `json:"index"`
+		RelevanceScore float64 `json:"relevance_score"`
+	}
+	results := make([]result, len(req.Documents))
+	for i, d := range req.Documents {
+		have := map[string]bool{}
+		for _, t := range hashembed.Tokens(d) {
+			if words[t] {
+				have[t] = true
+			}
+		}
+		score := 0.0
+		if len(words) > 0 {
+			score = float64(len(have)) / float64(len(words))
+		}
+		results[i] = result{Index: i, RelevanceScore: score}
+	}
+	sort.SliceStable(results, func(a, b int) bool { return results[a].RelevanceScore > results[b].RelevanceScore })
+	if req.TopN != nil && *req.TopN >= 0 && *req.TopN < len(results) {
+		results = results[:*req.TopN]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"model": req.Model, "results": results})
 }
 
 type chatRequest struct {

@@ -111,6 +111,21 @@ func (l Local) Embed(ctx context.Context, texts []string) ([][]float32, Usage, e
 	return out, Usage{}, nil
 }
 
+// QueryTerms returns the words of text as the local embedder sees them
+// (hashembed.Tokens): lower-cased, stop words dropped, plural "s" stripped.
+func (l Local) QueryTerms(text string) []string { return hashembed.Tokens(text) }
+
+// EmbedQuery embeds a query with each word weighted by weights (a word
+// absent from it weighs 1). Documents keep their unweighted vectors.
+func (l Local) EmbedQuery(text string, weights map[string]float64) []float32 {
+	return hashembed.WeightedVector(text, l.dim(), "local", func(w string) float64 {
+		if x, ok := weights[w]; ok {
+			return x
+		}
+		return 1
+	})
+}
+
 // Model implements Embedder.
 func (l Local) Model() string { return fmt.Sprintf("local-hash-%d", l.dim()) }
 

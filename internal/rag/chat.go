@@ -15,6 +15,7 @@ type Conversation struct {
 	Messages []llm.Message
 	TopK     int
 	Filter   map[string]string
+	Mode     string // retrieval mode; empty: the service's default
 	Options  llm.ChatOptions
 }
 
@@ -88,7 +89,7 @@ func (s *Service) Chat(ctx context.Context, c Conversation, onToken func(string)
 			}
 		}
 	}
-	sources, usage, err := s.Retrieve(ctx, Query{Question: a.Question, TopK: c.TopK, Filter: c.Filter})
+	sources, usage, err := s.Retrieve(ctx, Query{Question: a.Question, TopK: c.TopK, Filter: c.Filter, Mode: c.Mode})
 	if err != nil {
 		return a, err
 	}

@@ -446,56 +446,6 @@ const (
 	maxAttempts = 4
 )
 
-// Retrieve returns the passages closest to the question, among the committed
-// versions of their sources.
-func (s *Service) Retrieve(ctx context.Context, q Query) ([]Source, Usage, error) {
-	k := q.TopK
-	if k <= 0 {
-		k = s.opts.TopK
-	}
-	vecs, eu, err := s.emb.Embed(ctx, []string{q.Question})
-	if err != nil {
-		return nil, Usage{}, modelErr(ctx, "embedding model", err)
-	}
-	if len(vecs) != 1 {
-		return nil, Usage{}, &UpstreamError{Service: "embedding model", Err: fmt.Errorf("got %d vectors for 1 text", len(vecs))}
-	}
-	s.opts.Metrics.Tokens("embedding", eu.TotalTokens)
-	// Invisible chunks (a version being written, or one replaced a moment
-	// ago) are rare: ask for a few more than k, and again only when needed:
-	// when the store may hold more (it filled the page), or when a version
-	// was committed between the query and the look-up of the versions (the
-	// hits were of the old one; the new one's chunks are in the store now).
-	var hits []vectorstore.Hit
-	n := k + max(4, k/2)
-	for attempt := 0; ; attempt++ {
-		raw, err := s.store.Query(ctx, vecs[0], n, q.Filter)
-		if err != nil {
-			return nil, Usage{}, storeErr(ctx, err)
-		}
-		var stale bool
-		if hits, stale, err = s.visible(ctx, raw); err != nil {
-			return nil, Usage{}, storeErr(ctx, err)
-		}
-		full := len(raw) == n && n < maxFetch
-		if len(hits) >= k || (!full && !stale) || attempt == maxAttempts {
-			break
-		}
-		if full {
-			n = min(n*4, maxFetch)
-		}
-	}
-	hits = hits[:min(k, len(hits))]
-	out := make([]Source, len(hits))
-	for i, h := range hits {
-		out[i] = Source{ID: h.ID, Source: h.Source, Chunk: h.Chunk, Text: h.Text, Score: h.Score}
-		if len(h.Metadata) > 0 {
-			out[i].Metadata = h.Metadata
-		}
-	}
-	return out, Usage{EmbeddingTokens: eu.TotalTokens, TotalTokens: eu.TotalTokens}, nil
-}
-
 // visible keeps the hits that belong to the committed version of their
 // source, in order, and tells whether it dropped any of a source that is
 // committed (at another version).

@@ -3,8 +3,10 @@ package rag
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/vectorstore"
 )
@@ -25,18 +27,36 @@ type Options struct {
 	EmbedBatch       int
 	EmbedConcurrency int
 	Metrics          Metrics
+	// Mode is the default retrieval mode (default contract.DefaultRetrievalMode).
+	Mode string
+	// LexicalWeight is the weight of the lexical ranking in hybrid fusion
+	// (0 to 1; default LocalLexicalWeight with the offline embedder,
+	// llm.Local, else DefaultLexicalWeight).
+	LexicalWeight *float64
+	// QueryIDF weighs the words of a query by their inverse document
+	// frequency in the lexical index, with an embedder that supports it
+	// (QueryWeighter).
+	QueryIDF bool
+	// Logger receives the warnings of the pipeline (default slog.Default()).
+	Logger *slog.Logger
+	// Reranker, if set, orders the best RerankTopN passages again.
+	Reranker   Reranker
+	RerankTopN int
 }
 
 // Metrics receives pipeline counts.
 type Metrics interface {
 	Tokens(kind string, n int) // kind: "embedding", "prompt", "completion"
 	Chunks(added, removed int)
+	// RerankFailed counts a query whose reranking failed.
+	RerankFailed()
 }
 
 type nopMetrics struct{}
 
 func (nopMetrics) Tokens(string, int) {}
 func (nopMetrics) Chunks(int, int)    {}
+func (nopMetrics) RerankFailed()      {}
 
 // Service runs the pipeline over one store, one embedder and an optional chat
 // model (nil means extractive answers).
@@ -45,6 +65,8 @@ type Service struct {
 	emb   llm.Embedder
 	chat  llm.ChatModel
 	opts  Options
+	// lexicalWeight is opts.LexicalWeight or its default.
+	lexicalWeight float64
 
 	locks stripes // one writer per source at a time, in this process
 }
@@ -69,7 +91,23 @@ func New(store vectorstore.Store, emb llm.Embedder, chat llm.ChatModel, opts Opt
 	if opts.Metrics == nil {
 		opts.Metrics = nopMetrics{}
 	}
-	return &Service{store: store, emb: emb, chat: chat, opts: opts}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Mode == "" {
+		opts.Mode = contract.DefaultRetrievalMode
+	}
+	if opts.RerankTopN <= 0 {
+		opts.RerankTopN = contract.DefaultRerankTopN
+	}
+	lw := DefaultLexicalWeight
+	if _, ok := emb.(llm.Local); ok {
+		lw = LocalLexicalWeight
+	}
+	if opts.LexicalWeight != nil {
+		lw = *opts.LexicalWeight
+	}
+	return &Service{store: store, emb: emb, chat: chat, opts: opts, lexicalWeight: lw}
 }
 
 // Mode is ModeGenerative with a chat model, ModeExtractive without.
@@ -127,6 +165,9 @@ type Query struct {
 	Question string
 	TopK     int
 	Filter   map[string]string
+	// Mode is the retrieval mode (contract.RetrievalModes); empty: the
+	// service's default.
+	Mode string
 }
 
 // Source is a retrieved passage.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ragops/ragops/internal/contract"
+	"github.com/ragops/ragops/internal/rag"
 )
 
 // Config is the server configuration. Every field comes from an environment
@@ -43,6 +44,23 @@ type Config struct {
 	DrainPeriod      time.Duration
 	Owner            string
 	LogLevel         string
+	// RetrievalMode is the default retrieval mode (contract.RetrievalModes).
+	RetrievalMode string
+	// LexicalWeight is the weight of the lexical ranking in hybrid fusion,
+	// from 0 to 1; the vector ranking weighs 1 minus it. Nil: the default
+	// of the embedder (rag.LocalLexicalWeight, rag.DefaultLexicalWeight).
+	LexicalWeight *float64
+	// QueryIDF weighs the query's words by their inverse document
+	// frequency when embedding it with the local embedder.
+	QueryIDF bool
+	// LexicalRefresh bounds the staleness of the in-memory lexical index
+	// kept beside a Chroma store: commits of other replicas are seen within
+	// it.
+	LexicalRefresh time.Duration
+	// The optional reranker (off when RerankBaseURL is empty).
+	RerankBaseURL string
+	RerankModel   string
+	RerankTopN    int
 }
 
 // Defaults for the models when a model API is configured.
@@ -87,6 +105,14 @@ var settings = []setting{
 	{contract.EnvDrainPeriod, contract.DefaultDrainPeriod.String(), "time the server keeps serving after SIGTERM while /readyz fails, so that endpoints stop routing to it (0s: none)", false},
 	{contract.EnvShutdownTimeout, contract.DefaultShutdownTimeout.String(), "time given to in-flight requests once the drain period is over", false},
 	{"LOG_LEVEL", "info", "debug, info, warn or error", false},
+	{contract.EnvRetrievalMode, contract.DefaultRetrievalMode, "default retrieval mode: " + strings.Join(contract.RetrievalModes, ", ") + "; a request may override it", false},
+	{"HYBRID_LEXICAL_WEIGHT", "", "weight of the lexical ranking in hybrid reciprocal rank fusion, 0 to 1, the vector ranking weighing 1 minus it (default " +
+		strconv.FormatFloat(rag.LocalLexicalWeight, 'f', -1, 64) + " with the local embedder, measured; " + strconv.FormatFloat(rag.DefaultLexicalWeight, 'f', -1, 64) + " with a model's)", false},
+	{"QUERY_IDF", "true", "with the local embedder: weigh each word of a query by its inverse document frequency in the lexical index (documents are not affected)", false},
+	{"LEXICAL_REFRESH", "2s", "with Chroma: the longest a replica's lexical index lags behind commits made by other replicas", false},
+	{contract.EnvRerankBaseURL, "", "base URL of an OpenAI-style rerank API (POST {base}/rerank); empty: no reranking", false},
+	{contract.EnvRerankModel, "", "reranking model (required with RERANK_BASE_URL)", false},
+	{contract.EnvRerankTopN, strconv.Itoa(contract.DefaultRerankTopN), "fused passages sent to the reranker per query", false},
 }
 
 func flagName(env string) string { return strings.ToLower(strings.ReplaceAll(env, "_", "-")) }
@@ -195,6 +221,30 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 	c.ShutdownTimeout = durVal(contract.EnvShutdownTimeout)
 	c.DrainPeriod = nonNegDurVal(contract.EnvDrainPeriod)
 	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
+	c.RetrievalMode = strings.TrimSpace(get(contract.EnvRetrievalMode))
+	if !contract.ValidRetrievalMode(c.RetrievalMode) {
+		errs = append(errs, fmt.Errorf("%s=%q must be one of %s", contract.EnvRetrievalMode, c.RetrievalMode, strings.Join(contract.RetrievalModes, ", ")))
+	}
+	if lw := strings.TrimSpace(get("HYBRID_LEXICAL_WEIGHT")); lw != "" {
+		if w, err := strconv.ParseFloat(lw, 64); err != nil || w < 0 || w > 1 {
+			errs = append(errs, fmt.Errorf("HYBRID_LEXICAL_WEIGHT=%q must be a number from 0 to 1", lw))
+		} else {
+			c.LexicalWeight = &w
+		}
+	}
+	c.LexicalRefresh = durVal("LEXICAL_REFRESH")
+	switch v := strings.TrimSpace(get("QUERY_IDF")); v {
+	case "true", "false":
+		c.QueryIDF = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("QUERY_IDF=%q must be true or false", v))
+	}
+	c.RerankBaseURL = urlVal(contract.EnvRerankBaseURL)
+	c.RerankModel = strings.TrimSpace(get(contract.EnvRerankModel))
+	c.RerankTopN = intVal(contract.EnvRerankTopN, contract.MinRerankTopN, contract.MaxRerankTopN)
+	if c.RerankBaseURL != "" && c.RerankModel == "" {
+		errs = append(errs, fmt.Errorf("%s needs %s", contract.EnvRerankBaseURL, contract.EnvRerankModel))
+	}
 
 	if len(errs) == 0 && c.ChunkOverlap >= c.ChunkSize {
 		errs = append(errs, fmt.Errorf("CHUNK_OVERLAP=%d must be smaller than CHUNK_SIZE=%d", c.ChunkOverlap, c.ChunkSize))

@@ -43,6 +43,7 @@ type queryRequest struct {
 	Question string         `json:"question"`
 	TopK     *int           `json:"top_k"`
 	Filter   map[string]any `json:"filter"`
+	Mode     string         `json:"mode"`
 	Stream   bool           `json:"stream"`
 }
 
@@ -50,11 +51,15 @@ type retrieveRequest struct {
 	Question string         `json:"question"`
 	TopK     *int           `json:"top_k"`
 	Filter   map[string]any `json:"filter"`
+	Mode     string         `json:"mode"`
 }
 
-// validQuery checks a question, top_k and filter.
-func validQuery(question string, topK *int, filter map[string]any) (rag.Query, *apiError) {
-	q := rag.Query{Question: strings.TrimSpace(question)}
+// validQuery checks a question, top_k, filter and retrieval mode.
+func validQuery(question string, topK *int, filter map[string]any, mode string) (rag.Query, *apiError) {
+	q := rag.Query{Question: strings.TrimSpace(question), Mode: mode}
+	if mode != "" && !contract.ValidRetrievalMode(mode) {
+		return q, badRequest(`field "mode" must be one of %s (or absent: the server's default)`, strings.Join(contract.RetrievalModes, ", "))
+	}
 	if q.Question == "" {
 		return q, badRequest(`field "question" is required and must not be empty`)
 	}
@@ -141,7 +146,7 @@ func (s *server) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	q, e := validQuery(req.Question, req.TopK, req.Filter)
+	q, e := validQuery(req.Question, req.TopK, req.Filter, req.Mode)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -205,7 +210,7 @@ func (s *server) handleRetrieve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	q, e := validQuery(req.Question, req.TopK, req.Filter)
+	q, e := validQuery(req.Question, req.TopK, req.Filter, req.Mode)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -3,6 +3,7 @@ package ragserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -23,6 +24,7 @@ type metrics struct {
 	retries   *prometheus.CounterVec
 	tokens    *prometheus.CounterVec
 	chunks    *prometheus.CounterVec
+	rerankErr prometheus.Counter
 	startupOK prometheus.Gauge
 }
 
@@ -51,12 +53,16 @@ func newMetrics() *metrics {
 			Name: "ragserver_chunks_indexed_total",
 			Help: "Chunks added to or removed from the vector store.",
 		}, []string{"op"}),
+		rerankErr: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ragserver_rerank_failures_total",
+			Help: "Queries whose reranking failed: their passages kept the fused order.",
+		}),
 		startupOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ragserver_startup_ingestion_done",
 			Help: "1 once the start-up ingestion of DOCS_DIR has finished.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.upstream, m.retries, m.tokens, m.chunks, m.startupOK,
+	m.reg.MustRegister(m.requests, m.upstream, m.retries, m.tokens, m.chunks, m.rerankErr, m.startupOK,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -80,7 +86,7 @@ func (m *metrics) Call(op, outcome string, d time.Duration) {
 }
 func (m *metrics) Retry(op string) { m.retries.WithLabelValues(op).Inc() }
 
-// Tokens and Chunks implement rag.Metrics.
+// Tokens, Chunks and RerankFailed implement rag.Metrics.
 func (m *metrics) Tokens(kind string, n int) {
 	if n > 0 {
 		m.tokens.WithLabelValues(kind).Add(float64(n))
@@ -90,6 +96,7 @@ func (m *metrics) Chunks(added, removed int) {
 	m.chunks.WithLabelValues("added").Add(float64(added))
 	m.chunks.WithLabelValues("removed").Add(float64(removed))
 }
+func (m *metrics) RerankFailed() { m.rerankErr.Inc() }
 
 // instrument records the latency of a route. Every label comes from a
 // closed set, whatever the client sends: the route is a pattern of the route
@@ -213,4 +220,24 @@ func (s observedStore) Uncommit(ctx context.Context, source string) (err error) 
 func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
 	defer func(start time.Time) { s.observe(ctx, "delete", start, err) }(time.Now())
 	return s.Store.Delete(ctx, ids)
+}
+
+// LexicalQuery implements vectorstore.Lexical when the store does.
+func (s observedStore) LexicalQuery(ctx context.Context, query string, k int, f map[string]string) (h []vectorstore.Hit, err error) {
+	defer func(start time.Time) { s.observe(ctx, "lexical_query", start, err) }(time.Now())
+	lex, ok := s.Store.(vectorstore.Lexical)
+	if !ok {
+		return nil, fmt.Errorf("%w: the store has no lexical index", vectorstore.ErrInvalid)
+	}
+	return lex.LexicalQuery(ctx, query, k, f)
+}
+
+// DocFreqs implements vectorstore.Lexical when the store does.
+func (s observedStore) DocFreqs(ctx context.Context, terms []string) (f []int, n int, err error) {
+	defer func(start time.Time) { s.observe(ctx, "doc_freqs", start, err) }(time.Now())
+	lex, ok := s.Store.(vectorstore.Lexical)
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: the store has no lexical index", vectorstore.ErrInvalid)
+	}
+	return lex.DocFreqs(ctx, terms)
 }

@@ -80,11 +80,12 @@ type responseFormat struct {
 	Type string `json:"type"`
 }
 
-// retrievalOptions is the extra request field "retrieval": the same top_k and
-// filter as POST /query.
+// retrievalOptions is the extra request field "retrieval": the same top_k,
+// filter and mode as POST /query.
 type retrievalOptions struct {
 	TopK   *int           `json:"top_k"`
 	Filter map[string]any `json:"filter"`
+	Mode   string         `json:"mode"`
 }
 
 type chatMessage struct {
@@ -436,15 +437,18 @@ func (s *server) validChat(req *chatCompletionRequest) (rag.Conversation, *oaiEr
 		return c, invalid(lastParam+".content", "the last user message has %d characters, more than %d", n, MaxQuestionRunes)
 	}
 	if req.Retrieval != nil {
-		q, e := validQuery(question, req.Retrieval.TopK, req.Retrieval.Filter)
+		q, e := validQuery(question, req.Retrieval.TopK, req.Retrieval.Filter, req.Retrieval.Mode)
 		if e != nil {
 			param := "retrieval.filter"
-			if strings.Contains(e.Message, `"top_k"`) {
+			switch {
+			case strings.Contains(e.Message, `"top_k"`):
 				param = "retrieval.top_k"
+			case strings.Contains(e.Message, `"mode"`):
+				param = "retrieval.mode"
 			}
 			return c, toOAI(e, param)
 		}
-		c.TopK, c.Filter = q.TopK, q.Filter
+		c.TopK, c.Filter, c.Mode = q.TopK, q.Filter, q.Mode
 	}
 	o, e := chatOptions(req)
 	if e != nil {

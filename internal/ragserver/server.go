@@ -181,10 +181,17 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 		chat = llm.NewOpenAI(llm.Config{BaseURL: cfg.BaseURL, Key: key, Model: cfg.LLMModel, Retry: retry, Observer: s.metrics})
 	}
 
+	var reranker rag.Reranker
+	if cfg.RerankBaseURL != "" {
+		reranker = llm.NewReranker(llm.Config{BaseURL: cfg.RerankBaseURL, Key: key, Model: cfg.RerankModel,
+			Retry: llm.Retry{MaxAttempts: 1, CallTimeout: cfg.UpstreamTimeout}, Observer: s.metrics})
+	}
+
 	s.collection = CollectionName(cfg.ChromaCollection, emb.Model())
 	var store vectorstore.Store
 	if cfg.ChromaURL != "" {
-		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout, Owner: cfg.Owner})
+		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout, Owner: cfg.Owner,
+			LexicalRefresh: cfg.LexicalRefresh})
 		if err != nil {
 			return nil, fmt.Errorf("invalid configuration: %w", err)
 		}
@@ -205,6 +212,8 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
 		EmbedBatch: cfg.EmbedBatchSize, EmbedConcurrency: cfg.EmbedConcurrency,
 		Metrics: s.metrics,
+		Mode:    cfg.RetrievalMode, LexicalWeight: cfg.LexicalWeight, QueryIDF: cfg.QueryIDF,
+		Reranker: reranker, RerankTopN: cfg.RerankTopN, Logger: log,
 	})
 	return s, nil
 }

@@ -234,3 +234,42 @@ func TestAuthAndNetworkPolicy(t *testing.T) {
 		t.Errorf("without allowedNamespaces: from = %+v, want the namespace only", only.Spec.Ingress[0].From)
 	}
 }
+
+// TestRetrievalModeAndRerankCrossTheContract: every retrieval mode of the
+// API, its default, and the reranker's settings at their bounds reach the
+// server's configuration unchanged.
+func TestRetrievalModeAndRerankCrossTheContract(t *testing.T) {
+	for _, mode := range append([]string{""}, contract.RetrievalModes...) {
+		t.Run("mode "+cmpOr(mode, "unset"), func(t *testing.T) {
+			rs := newRagService(func(rs *ragv1alpha1.RagService) { rs.Spec.Retrieval.Mode = mode })
+			cfg, err := serverConfig(t, rs)
+			if err != nil {
+				t.Fatalf("the server refuses the operator's environment: %v", err)
+			}
+			if want := cmpOr(mode, contract.DefaultRetrievalMode); cfg.RetrievalMode != want {
+				t.Errorf("server retrieval mode %q, want %q", cfg.RetrievalMode, want)
+			}
+			if cfg.RerankBaseURL != "" {
+				t.Errorf("reranker %q configured without spec.retrieval.rerank", cfg.RerankBaseURL)
+			}
+		})
+	}
+	for _, topN := range []*int32{nil, ptr.To(int32(contract.MinRerankTopN)), ptr.To(int32(contract.MaxRerankTopN))} {
+		want := contract.DefaultRerankTopN
+		if topN != nil {
+			want = int(*topN)
+		}
+		t.Run(fmt.Sprintf("rerank topN %d", want), func(t *testing.T) {
+			rs := newRagService(func(rs *ragv1alpha1.RagService) {
+				rs.Spec.Retrieval.Rerank = &ragv1alpha1.RerankSpec{BaseURL: "http://tei.llm.svc:8080/v1", Model: "bge-reranker-v2-m3", TopN: topN}
+			})
+			cfg, err := serverConfig(t, rs)
+			if err != nil {
+				t.Fatalf("the server refuses the operator's environment: %v", err)
+			}
+			if cfg.RerankBaseURL != "http://tei.llm.svc:8080/v1" || cfg.RerankModel != "bge-reranker-v2-m3" || cfg.RerankTopN != want {
+				t.Errorf("server reranker %q %q %d, want the spec's with topN %d", cfg.RerankBaseURL, cfg.RerankModel, cfg.RerankTopN, want)
+			}
+		})
+	}
+}

@@ -144,6 +144,14 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 		envVar(contract.EnvPort, strconv.Itoa(int(ServerPort(rs)))),
 	)
 	vars = append(vars, retrievalEnv(rs)...)
+	vars = append(vars, envVar(contract.EnvRetrievalMode, RetrievalMode(rs)))
+	if rr := rs.Spec.Retrieval.Rerank; rr != nil {
+		vars = append(vars,
+			envVar(contract.EnvRerankBaseURL, rr.BaseURL),
+			envVar(contract.EnvRerankModel, rr.Model),
+			envVar(contract.EnvRerankTopN, strconv.Itoa(int(ptr.Deref(rr.TopN, contract.DefaultRerankTopN)))),
+		)
+	}
 	return append(vars,
 		envVar(contract.EnvDrainPeriod, DrainPeriod.String()),
 		envVar(contract.EnvShutdownTimeout, ShutdownTimeout.String()),
@@ -206,6 +214,11 @@ func Retrieval(rs *ragv1alpha1.RagService) (topK, chunkSize, chunkOverlap int) {
 		overlap = ptr.To(int(*r.ChunkOverlap))
 	}
 	return topK, chunkSize, contract.ChunkOverlap(chunkSize, overlap)
+}
+
+// RetrievalMode is the spec's retrieval mode, or the contract's default.
+func RetrievalMode(rs *ragv1alpha1.RagService) string {
+	return cmpOr(rs.Spec.Retrieval.Mode, contract.DefaultRetrievalMode)
 }
 
 // SecretKey returns the key of the model API key in spec.secretRef's Secret.

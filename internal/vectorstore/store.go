@@ -144,3 +144,22 @@ var (
 	// start on it, and never resets it silently.
 	ErrCorrupt = errors.New("vector store data is corrupt")
 )
+
+// Lexical is a store that also ranks chunks by the words of a query (Okapi
+// BM25), beside Query's vector similarity. Both stores implement it: the
+// embedded store with a SQLite FTS5 index written in the same transactions
+// as the chunks, the Chroma store with an in-memory index every replica
+// rebuilds from the committed chunks (see package memlex).
+type Lexical interface {
+	// LexicalQuery returns up to k chunks of committed versions that share a
+	// word with query, best first (Score: the BM25 score, higher is better;
+	// ties broken by ID), among chunks whose metadata equals every filter
+	// entry. Like Query's hits, callers still check each hit's Version
+	// against the commit records: an index may lag behind them (memlex by
+	// a bounded time).
+	LexicalQuery(ctx context.Context, query string, k int, filter map[string]string) ([]Hit, error)
+	// DocFreqs returns how many indexed chunks contain each term (a word as
+	// the index normalises it) and how many chunks the index holds: the
+	// statistics of an inverse document frequency.
+	DocFreqs(ctx context.Context, terms []string) (freqs []int, total int, err error)
+}

@@ -174,7 +174,23 @@ func TestFloorsFileParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(floors) != 2 {
-		t.Errorf("floors: %+v", floors)
+	// make eval-ci measures every default store and mode: each has a floor.
+	cfg, err := parseArgs(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range floors {
+		have[f.Store+"/"+f.Mode] = true
+	}
+	for _, store := range cfg.stores {
+		for _, mode := range cfg.modes {
+			if !have[store+"/"+mode] {
+				t.Errorf("no floor for %s/%s in %+v", store, mode, floors)
+			}
+		}
+	}
+	if len(floors) != len(cfg.stores)*len(cfg.modes) {
+		t.Errorf("%d floors for %d stores and modes: %+v", len(floors), len(cfg.stores)*len(cfg.modes), floors)
 	}
 }

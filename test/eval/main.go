@@ -25,11 +25,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/testutil/chromaserver"
+	"github.com/ragops/ragops/internal/vectorstore"
 )
 
 func main() {
@@ -43,12 +46,15 @@ func main() {
 
 // config is the command line.
 type config struct {
-	queries  int
-	stores   []string
-	modes    []string
-	floors   string
-	goroot   string
-	packages []string
+	queries   int
+	stores    []string
+	modes     []string
+	floors    string
+	serverEnv []string
+	weights   []float64
+	ragserver string
+	goroot    string
+	packages  []string
 }
 
 func parseArgs(args []string) (*config, error) {
@@ -56,7 +62,10 @@ func parseArgs(args []string) (*config, error) {
 	c := &config{}
 	fs.IntVar(&c.queries, "queries", 1000, "number of queries (a deterministic sample; 0: all)")
 	stores := fs.String("stores", "embedded,chroma", "stores to measure: embedded (DATA_DIR) and chroma (a real Chroma server from "+chromaserver.EnvBin+")")
-	modes := fs.String("modes", "", "retrieval modes sent as \"mode\" in /retrieve, comma-separated; empty: the server's default, labelled vector")
+	modes := fs.String("modes", "vector,lexical,hybrid", "retrieval modes sent as \"mode\" in /retrieve, comma-separated (\"default\": none sent, the server's default)")
+	weights := fs.String("weights", "", "also fuse the vector and lexical rankings (top "+strconv.Itoa(rag.FusionDepth)+" each) on the client with each of these comma-separated lexical weights, with the server's own fusion function (rag.Fuse): the measurement behind rag.LocalLexicalWeight")
+	fs.StringVar(&c.ragserver, "ragserver", "", "ragserver binary to measure (default: built from this tree)")
+	serverEnv := fs.String("server-env", "", "extra environment of the ragserver, comma-separated NAME=value (e.g. HYBRID_LEXICAL_WEIGHT=0.5)")
 	fs.StringVar(&c.floors, "floors", "", "JSON file of minimum MRR@10 and Recall@10 per store and mode; below one, exit 1")
 	fs.StringVar(&c.goroot, "goroot", "", "Go tree whose standard library documentation is the corpus (default: go env GOROOT)")
 	pkgs := fs.String("packages", "", "comma-separated standard-library import paths of the corpus (default: all)")
@@ -71,7 +80,15 @@ func parseArgs(args []string) (*config, error) {
 	}
 	c.modes = splitList(*modes)
 	if len(c.modes) == 0 {
-		c.modes = []string{""}
+		c.modes = []string{"default"}
+	}
+	c.serverEnv = splitList(*serverEnv)
+	for _, w := range splitList(*weights) {
+		x, err := strconv.ParseFloat(w, 64)
+		if err != nil || x < 0 || x > 1 {
+			return nil, fmt.Errorf("-weights: %q is not a number from 0 to 1", w)
+		}
+		c.weights = append(c.weights, x)
 	}
 	c.packages = splitList(*pkgs)
 	return c, nil
@@ -91,6 +108,8 @@ func splitList(s string) []string {
 type result struct {
 	store, mode string
 	scores      *Scores
+	// sweep marks a row of -weights: a measurement, never guarded by floors.
+	sweep bool
 }
 
 func (r result) key() string { return r.store + "/" + r.mode }
@@ -126,14 +145,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildServer(ctx, tmp)
-	if err != nil {
-		return err
+	bin := cfg.ragserver
+	if bin == "" {
+		if bin, err = buildServer(ctx, tmp); err != nil {
+			return err
+		}
 	}
 
 	var results []result
 	for _, store := range cfg.stores {
-		rs, err := evalStore(ctx, store, bin, tmp, corpus.Docs, queries, cfg.modes)
+		rs, err := evalStore(ctx, store, bin, tmp, corpus.Docs, queries, cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", store, err)
 		}
@@ -157,7 +178,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 // evalStore starts the server on one store, ingests the corpus and runs the
 // queries in every mode.
-func evalStore(ctx context.Context, store, bin, tmp string, docs []Document, queries []Query, modes []string) ([]result, error) {
+func evalStore(ctx context.Context, store, bin, tmp string, docs []Document, queries []Query, cfg *config) ([]result, error) {
 	dir := filepath.Join(tmp, store)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -174,7 +195,7 @@ func evalStore(ctx context.Context, store, bin, tmp string, docs []Document, que
 		defer ch.Stop()
 		env = []string{"CHROMA_URL=" + ch.URL(), "DATA_DIR=" + filepath.Join(dir, "data")}
 	}
-	srv, err := startServer(bin, filepath.Join(dir, "ragserver.log"), env...)
+	srv, err := startServer(bin, filepath.Join(dir, "ragserver.log"), append(env, cfg.serverEnv...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -185,21 +206,28 @@ func evalStore(ctx context.Context, store, bin, tmp string, docs []Document, que
 	}
 	fmt.Fprintf(os.Stderr, "eval: %s: ingested %d documents in %s\n", store, len(docs), time.Since(t0).Round(time.Millisecond))
 	var out []result
-	for _, mode := range modes {
+	for _, mode := range cfg.modes {
 		s := &Scores{}
 		for _, q := range queries {
-			srcs, took, err := srv.retrieve(ctx, q.Text, mode)
+			sent := mode
+			if mode == "default" {
+				sent = ""
+			}
+			srcs, took, err := srv.retrieve(ctx, q.Text, sent)
 			if err != nil {
 				return nil, withLog(err, srv.log)
 			}
 			s.Add(Rank(srcs, q.Target), took)
 		}
 		s.Done()
-		label := mode
-		if label == "" {
-			label = "vector"
+		out = append(out, result{store: store, mode: mode, scores: s})
+	}
+	if len(cfg.weights) > 0 {
+		rs, err := sweepWeights(ctx, srv, store, queries, cfg.weights)
+		if err != nil {
+			return nil, withLog(err, srv.log)
 		}
-		out = append(out, result{store: store, mode: label, scores: s})
+		out = append(out, rs...)
 	}
 	if err := srv.stop(); err != nil {
 		return nil, withLog(fmt.Errorf("ragserver exit on SIGTERM: %w", err), srv.log)
@@ -240,6 +268,48 @@ func printTable(w io.Writer, rs []result) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 
+// sweepWeights fetches the vector and the lexical rankings of every query
+// (rag.FusionDepth chunks each) and fuses them with rag.Fuse for each lexical
+// weight: the server's hybrid mode at that weight, without a restart per
+// weight.
+func sweepWeights(ctx context.Context, srv *server, store string, queries []Query, weights []float64) ([]result, error) {
+	scores := make([]*Scores, len(weights))
+	for i := range scores {
+		scores[i] = &Scores{}
+	}
+	toHits := func(hs []hit) []vectorstore.Hit {
+		out := make([]vectorstore.Hit, len(hs))
+		for i, h := range hs {
+			out[i] = vectorstore.Hit{ID: h.ID, Source: h.Source}
+		}
+		return out
+	}
+	for _, q := range queries {
+		vec, _, err := srv.retrieveHits(ctx, q.Text, "vector", rag.FusionDepth)
+		if err != nil {
+			return nil, err
+		}
+		lex, _, err := srv.retrieveHits(ctx, q.Text, "lexical", rag.FusionDepth)
+		if err != nil {
+			return nil, err
+		}
+		for i, w := range weights {
+			fused := rag.Fuse(toHits(vec), toHits(lex), w, K)
+			srcs := make([]string, len(fused))
+			for j, h := range fused {
+				srcs[j] = h.Source
+			}
+			scores[i].Add(Rank(srcs, q.Target), -1)
+		}
+	}
+	out := make([]result, len(weights))
+	for i, w := range weights {
+		scores[i].Done()
+		out[i] = result{store: store, mode: fmt.Sprintf("fused, lexical weight %.2f", w), scores: scores[i], sweep: true}
+	}
+	return out, nil
+}
+
 // Floor is the regression guard of one store and mode.
 type Floor struct {
 	Store    string  `json:"store"`
@@ -274,6 +344,9 @@ func checkFloors(w io.Writer, floors []Floor, rs []result) error {
 	}
 	var errs []error
 	for _, r := range rs {
+		if r.sweep {
+			continue
+		}
 		f, ok := byKey[r.key()]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: no floor in the floors file: add one", r.key()))

@@ -175,14 +175,28 @@ func (s *server) ingest(ctx context.Context, docs []Document) error {
 // the chunks, best first, and the request's latency. mode is sent only when
 // it is not empty (the server's default mode).
 func (s *server) retrieve(ctx context.Context, question, mode string) ([]string, time.Duration, error) {
-	body := map[string]any{"question": question, "top_k": K}
+	hits, took, err := s.retrieveHits(ctx, question, mode, K)
+	srcs := make([]string, len(hits))
+	for i, h := range hits {
+		srcs[i] = h.Source
+	}
+	return srcs, took, err
+}
+
+// hit is one retrieved chunk.
+type hit struct {
+	ID     string `json:"id"`
+	Source string `json:"source"`
+}
+
+// retrieveHits runs one query for the topK best chunks.
+func (s *server) retrieveHits(ctx context.Context, question, mode string, topK int) ([]hit, time.Duration, error) {
+	body := map[string]any{"question": question, "top_k": topK}
 	if mode != "" {
 		body["mode"] = mode
 	}
 	var out struct {
-		Sources []struct {
-			Source string `json:"source"`
-		} `json:"sources"`
+		Sources []hit `json:"sources"`
 	}
 	began := time.Now()
 	err := s.post(ctx, "/retrieve", body, &out)
@@ -190,9 +204,5 @@ func (s *server) retrieve(ctx context.Context, question, mode string) ([]string,
 	if err != nil {
 		return nil, 0, err
 	}
-	srcs := make([]string, len(out.Sources))
-	for i, x := range out.Sources {
-		srcs[i] = x.Source
-	}
-	return srcs, took, nil
+	return out.Sources, took, nil
 }

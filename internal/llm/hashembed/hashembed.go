@@ -20,11 +20,27 @@ const DefaultDim = 384
 // unrelated vectors (the fake server seeds with the model name). The result is
 // never the zero vector: text without words maps to a fixed unit vector.
 func Vector(text string, dim int, seed string) []float32 {
+	return WeightedVector(text, dim, seed, nil)
+}
+
+// WeightedVector is Vector with each word's features scaled by weight(word)
+// (a bigram by the mean of its two words' weights); nil weighs every word 1,
+// which is Vector. Documents are embedded with Vector: weighting only the
+// query (e.g. by the inverse document frequency of its words) changes no
+// stored vector, so a store stays valid whatever the weights.
+func WeightedVector(text string, dim int, seed string, weight func(word string) float64) []float32 {
 	if dim <= 0 {
 		dim = DefaultDim
 	}
 	v := make([]float64, dim)
 	words := Tokens(text)
+	ws := make([]float64, len(words))
+	for i, w := range words {
+		ws[i] = 1
+		if weight != nil {
+			ws[i] = weight(w)
+		}
+	}
 	add := func(feature string, weight float64) {
 		h := fnv.New64a()
 		h.Write([]byte(seed))
@@ -38,9 +54,9 @@ func Vector(text string, dim int, seed string) []float32 {
 		v[i] += weight
 	}
 	for i, w := range words {
-		add(w, 1)
+		add(w, ws[i])
 		if i > 0 {
-			add(words[i-1]+" "+w, 0.5)
+			add(words[i-1]+" "+w, 0.5*(ws[i-1]+ws[i])/2)
 		}
 	}
 	var norm float64

@@ -26,6 +26,7 @@ import (
 	"github.com/amikos-tech/chroma-go/pkg/embeddings"
 
 	"github.com/ragops/ragops/internal/vectorstore"
+	"github.com/ragops/ragops/internal/vectorstore/memlex"
 )
 
 // pageSize bounds records per request (Chroma's max_batch_size is ~5k).
@@ -42,6 +43,9 @@ type Options struct {
 	Timeout time.Duration
 	// Owner, when set, is stamped on the collection and checked: see Claim.
 	Owner string
+	// LexicalRefresh bounds the staleness of the lexical index (see
+	// LexicalQuery; default 2s).
+	LexicalRefresh time.Duration
 }
 
 // Store implements vectorstore.Store on Chroma.
@@ -54,7 +58,14 @@ type Store struct {
 	mu   sync.Mutex
 	coll chroma.Collection // nil until first used, or after Chroma lost it
 	vers chroma.Collection // the commit records, likewise
+
+	lex *memlex.Index
 }
+
+var (
+	_ vectorstore.Store   = (*Store)(nil)
+	_ vectorstore.Lexical = (*Store)(nil)
+)
 
 // New returns a store; it does not contact Chroma until first used.
 func New(opts Options) (*Store, error) {
@@ -73,7 +84,12 @@ func New(opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chroma client: %w", err)
 	}
-	return &Store{client: c, name: opts.Collection, owner: opts.Owner, timeout: opts.Timeout}, nil
+	if opts.LexicalRefresh <= 0 {
+		opts.LexicalRefresh = 2 * time.Second
+	}
+	s := &Store{client: c, name: opts.Collection, owner: opts.Owner, timeout: opts.Timeout}
+	s.lex = memlex.New(s, opts.LexicalRefresh)
+	return s, nil
 }
 
 // ValidCollectionName checks Chroma's collection name rules: 3-512
@@ -306,4 +322,18 @@ func (precomputed) GetConfig() embeddings.EmbeddingFunctionConfig {
 func (precomputed) DefaultSpace() embeddings.DistanceMetric { return embeddings.COSINE }
 func (precomputed) SupportedSpaces() []embeddings.DistanceMetric {
 	return []embeddings.DistanceMetric{embeddings.COSINE}
+}
+
+// LexicalQuery implements vectorstore.Lexical with an in-memory BM25 index of
+// the committed chunks (package memlex; Chroma 1.0 has no word ranking). The
+// index is refreshed from the commit records when it is older than
+// Options.LexicalRefresh or after a commit through this store; each replica
+// keeps its own, and replicas that loaded the same commits rank alike.
+func (s *Store) LexicalQuery(ctx context.Context, query string, k int, filter map[string]string) ([]vectorstore.Hit, error) {
+	return s.lex.Search(ctx, query, k, filter)
+}
+
+// DocFreqs implements vectorstore.Lexical from the same in-memory index.
+func (s *Store) DocFreqs(ctx context.Context, terms []string) ([]int, int, error) {
+	return s.lex.DocFreqs(ctx, terms)
 }

@@ -145,6 +145,7 @@ func versionID(source string) chroma.DocumentID {
 
 // Commit implements vectorstore.Store.
 func (s *Store) Commit(ctx context.Context, versions ...vectorstore.SourceVersion) error {
+	defer s.lex.Invalidate() // even a failed commit may have landed
 	for batch := range slices.Chunk(versions, pageSize) {
 		if err := s.commit(ctx, batch); err != nil {
 			return err
@@ -255,6 +256,7 @@ func (s *Store) ScanVersions(ctx context.Context, fn func([]vectorstore.SourceVe
 
 // Uncommit implements vectorstore.Store.
 func (s *Store) Uncommit(ctx context.Context, source string) error {
+	defer s.lex.Invalidate()
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	vers, err := s.versions(ctx)

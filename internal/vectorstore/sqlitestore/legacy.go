@@ -58,8 +58,13 @@ func (f *file) insertLegacy(ctx context.Context, colls map[string][]vectorstore.
 	defer f.wmu.Unlock()
 	counts := map[string]int{}
 	return f.write(ctx, nil, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO records (collection, id, source, chunk, version, written, text, metadata, embedding)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO records (collection, id, source, chunk, version, written, text, metadata, embedding)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (collection, id) DO UPDATE SET source = excluded.source, chunk = excluded.chunk,
+			version = excluded.version, written = excluded.written, text = excluded.text,
+			metadata = excluded.metadata, embedding = excluded.embedding`)
+		// Not INSERT OR REPLACE: its implicit delete fires no trigger, and the
+		// full-text index (records_fts) would keep the replaced text.
 		if err != nil {
 			return err
 		}

@@ -15,7 +15,7 @@ import (
 
 // schemaVersion is the version of the schema this code writes; migrations[i]
 // takes a database from version i to i+1, in one transaction.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var migrations = []string{
 	`CREATE TABLE records (
@@ -40,7 +40,46 @@ var migrations = []string{
 		updated    INTEGER NOT NULL,
 		PRIMARY KEY (collection, source)
 	);`,
+	// 2: the full-text index. records gets an explicit rowid (rid) so that
+	// the index, which refers to rows by rowid, survives a VACUUM; the
+	// triggers keep the index in the same transactions as the chunks. The
+	// whole migration is one transaction: a crash leaves version 1 intact.
+	`CREATE TABLE records2 (
+		rid        INTEGER PRIMARY KEY,
+		collection TEXT NOT NULL,
+		id         TEXT NOT NULL,
+		source     TEXT NOT NULL,
+		chunk      INTEGER NOT NULL,
+		version    TEXT NOT NULL,
+		written    INTEGER NOT NULL,
+		text       TEXT NOT NULL,
+		metadata   TEXT,
+		embedding  BLOB NOT NULL,
+		UNIQUE (collection, id)
+	);
+	INSERT INTO records2 (collection, id, source, chunk, version, written, text, metadata, embedding)
+		SELECT collection, id, source, chunk, version, written, text, metadata, embedding FROM records ORDER BY rowid;
+	DROP TABLE records;
+	ALTER TABLE records2 RENAME TO records;
+	CREATE INDEX records_source ON records (collection, source, version);
+	CREATE VIRTUAL TABLE records_fts USING fts5(text, content='records', content_rowid='rid', tokenize='` + ftsTokenizer + `');
+	INSERT INTO records_fts (records_fts) VALUES ('rebuild');
+	CREATE TRIGGER records_fts_insert AFTER INSERT ON records BEGIN
+		INSERT INTO records_fts (rowid, text) VALUES (new.rid, new.text);
+	END;
+	CREATE TRIGGER records_fts_delete AFTER DELETE ON records BEGIN
+		INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rid, old.text);
+	END;
+	CREATE TRIGGER records_fts_update AFTER UPDATE OF text ON records BEGIN
+		INSERT INTO records_fts (records_fts, rowid, text) VALUES ('delete', old.rid, old.text);
+		INSERT INTO records_fts (rowid, text) VALUES (new.rid, new.text);
+	END;`,
 }
+
+// ftsTokenizer is the FTS5 tokenizer of the full-text index, chosen on
+// make eval (README): Unicode word boundaries, case and diacritics folded,
+// English words reduced to their Porter stem.
+const ftsTokenizer = "porter unicode61 remove_diacritics 2"
 
 // Keys of the meta table.
 const (

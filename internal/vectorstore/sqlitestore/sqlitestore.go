@@ -38,6 +38,15 @@ type file struct {
 	// copies must be updated in commit order.
 	wmu sync.Mutex
 
+	// gen counts the committed write transactions; the cached document
+	// frequencies of the full-text index (df, dfTotal) are those of
+	// generation dfGen.
+	gen     atomic.Uint64
+	dfMu    sync.Mutex
+	df      map[string]int
+	dfTotal int
+	dfGen   uint64
+
 	refs  int              // under registry.mu
 	colls map[string]*coll // under registry.mu
 }
@@ -238,6 +247,7 @@ func (f *file) write(ctx context.Context, c *coll, fn func(*sql.Tx) error) error
 		_ = tx.Rollback()
 		return f.readErr(err)
 	}
+	defer f.gen.Add(1) // even a failed commit may have landed
 	if err := tx.Commit(); err != nil {
 		if c != nil {
 			if lerr := f.load(context.WithoutCancel(ctx), c); lerr != nil {

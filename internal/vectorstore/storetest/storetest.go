@@ -382,4 +382,91 @@ func Run(t *testing.T, open Open) {
 			t.Fatalf("ScanVersions = %v", vs)
 		}
 	})
+
+	t.Run("lexical ranking of committed chunks", func(t *testing.T) {
+		s := open(t, "lexical")
+		lex, ok := s.(vectorstore.Lexical)
+		if !ok {
+			t.Fatalf("%T does not implement vectorstore.Lexical", s)
+		}
+		text := func(r vectorstore.Record, text, version string) vectorstore.Record {
+			r.Text, r.Version = text, version
+			return r
+		}
+		must(t, s.Upsert(ctx, []vectorstore.Record{
+			text(rec("a0", "a.md", 0, unit(0), nil), "The quick brown fox jumps over the lazy dog.", "v1"),
+			text(rec("a1", "a.md", 1, unit(1), nil), "Sorting slices of integers.", "v1"),
+			text(rec("b0", "b.md", 0, unit(2), map[string]string{"lang": "en"}), "A fox, and a fox again: fox.", "v1"),
+			text(rec("c0", "c.md", 0, unit(3), nil), "Nothing relevant here at all.", "v1"),
+			text(rec("d0", "d.md", 0, unit(4), nil), "fox fox fox fox", "v1"),    // never committed
+			text(rec("a2", "a.md", 0, unit(5), nil), "fox of version two", "v2"), // not committed yet
+			text(rec("e0", "e.md", 0, unit(6), nil), "zebra", "v1"),
+		}))
+		// e0 is rewritten in place: the index must forget "zebra".
+		must(t, s.Upsert(ctx, []vectorstore.Record{text(rec("e0", "e.md", 0, unit(6), nil), "yak", "v1")}))
+		must(t, s.Commit(ctx,
+			vectorstore.SourceVersion{Source: "a.md", Version: "v1", Chunks: 2},
+			vectorstore.SourceVersion{Source: "b.md", Version: "v1", Chunks: 1},
+			vectorstore.SourceVersion{Source: "c.md", Version: "v1", Chunks: 1},
+			vectorstore.SourceVersion{Source: "e.md", Version: "v1", Chunks: 1}))
+		search := func(q string, k int, filter map[string]string) []string {
+			t.Helper()
+			hits, err := lex.LexicalQuery(ctx, q, k, filter)
+			must(t, err)
+			var out []string
+			for i, h := range hits {
+				out = append(out, h.ID)
+				if h.Score <= 0 || (i > 0 && h.Score > hits[i-1].Score) {
+					t.Errorf("%q: scores not positive and descending: %+v", q, hits)
+				}
+				if h.Text == "" || h.Source == "" || h.Version == "" {
+					t.Errorf("%q: hit fields missing: %+v", q, h)
+				}
+			}
+			return out
+		}
+		if got := search("fox", 10, nil); !slices.Equal(got, []string{"b0", "a0"}) {
+			t.Fatalf("fox = %v, want [b0 a0]: committed chunks only, the denser first", got)
+		}
+		if got := search("Which FOX?", 1, nil); !slices.Equal(got, []string{"b0"}) {
+			t.Fatalf("k=1: %v", got)
+		}
+		if got := search("fox", 10, map[string]string{vectorstore.KeySource: "a.md"}); !slices.Equal(got, []string{"a0"}) {
+			t.Fatalf("source filter: %v", got)
+		}
+		if got := search("fox dog", 10, map[string]string{"lang": "en"}); !slices.Equal(got, []string{"b0"}) {
+			t.Fatalf("metadata filter: %v", got)
+		}
+		if got := search("integers", 10, nil); !slices.Equal(got, []string{"a1"}) {
+			t.Fatalf("integers = %v", got)
+		}
+		if got := search("zebra", 10, nil); len(got) != 0 {
+			t.Fatalf("replaced text still found: %v", got)
+		}
+		if got := search("yak", 10, nil); !slices.Equal(got, []string{"e0"}) {
+			t.Fatalf("yak = %v", got)
+		}
+		for _, q := range []string{"", "?!", "unknownword", `fox" OR "dog`, "AND OR NOT ( * NEAR"} {
+			if _, err := lex.LexicalQuery(ctx, q, 5, nil); err != nil {
+				t.Fatalf("query %q: %v", q, err)
+			}
+		}
+		if got := search("unknownword", 10, nil); len(got) != 0 {
+			t.Fatalf("unknownword = %v", got)
+		}
+		// A new version replaces the old one at its commit; an uncommitted
+		// source disappears.
+		must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: "a.md", Version: "v2", Chunks: 1}))
+		must(t, s.Uncommit(ctx, "b.md"))
+		if got := search("fox", 10, nil); !slices.Equal(got, []string{"a2"}) {
+			t.Fatalf("after commit of a.md v2 and uncommit of b.md: fox = %v, want [a2]", got)
+		}
+		// The same question gets the same answer.
+		first := search("fox version integers", 10, nil)
+		for range 3 {
+			if got := search("fox version integers", 10, nil); !slices.Equal(got, first) {
+				t.Fatalf("ranking changed between identical queries: %v then %v", first, got)
+			}
+		}
+	})
 }
