@@ -52,17 +52,18 @@ const (
 //   - RagServices: all of them (in the watched namespaces);
 //   - Deployments, Services, PersistentVolumeClaims, NetworkPolicies and
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
-//     that is, the operator's children, with only the operator's own apply
-//     entry of managedFields;
-//   - Secrets and ConfigMaps: metadata only (no data), without managed
-//     fields. Their data is read uncached, and only for referenced objects.
+//     that is, the operator's children, with the digest of the fields the
+//     operator owns instead of their managedFields and specs;
+//   - Secrets and ConfigMaps: metadata only (no data), and of it only
+//     namespace, name, UID, resourceVersion and the controller reference.
+//     Their data is read uncached, and only for referenced objects.
 //
 // No cached object keeps kubectl's last-applied-configuration annotation.
 //
 // namespaces restricts the cache to those namespaces; empty means all.
 func CacheOptions(namespaces []string) cache.Options {
 	children := labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})
-	metadataOnly := cache.ByObject{Transform: transformStripAll()}
+	metadataOnly := cache.ByObject{Transform: transformReferenced()}
 	child := cache.ByObject{Label: children, Transform: transformChild()}
 	opts := cache.Options{
 		// What the cached objects keep: see ragservice_cache.go.
