@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -63,6 +64,7 @@ func run(args []string) error {
 		metricsSecure           bool
 		enableHTTP2             bool
 		probeAddr               string
+		pprofAddr               string
 		leaderElect             bool
 		leaderElectNamespace    string
 		watchNamespaces         string
@@ -74,6 +76,7 @@ func run(args []string) error {
 		leaseDuration           time.Duration
 		renewDeadline           time.Duration
 		retryPeriod             time.Duration
+		memLimit                string
 	)
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", "0",
@@ -83,6 +86,8 @@ func run(args []string) error {
 	fs.BoolVar(&enableHTTP2, "enable-http2", false,
 		"Enable HTTP/2 for the metrics server (off by default: HTTP/2 Rapid Reset and Stream Cancellation)")
 	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to")
+	fs.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"Address the Go profiler (/debug/pprof/) binds to, unauthenticated, e.g. 127.0.0.1:8082; empty disables it")
 	fs.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles")
 	fs.StringVar(&leaderElectNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease; empty means the operator's own namespace (required out of cluster)")
@@ -91,11 +96,14 @@ func run(args []string) error {
 	fs.StringVar(&ragServerImage, "ragserver-image", "ragops/ragserver:"+version.Version,
 		"RAG server image for RagServices that set no spec.server.image")
 	fs.StringVar(&clusterDomain, "cluster-domain", "cluster.local", "Cluster DNS domain, for status.endpoint")
-	fs.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 2, "RagServices reconciled in parallel")
-	fs.Float64Var(&kubeAPIQPS, "kube-api-qps", 0,
+	fs.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", ragcontroller.DefaultMaxConcurrentReconciles,
+		"RagServices reconciled in parallel")
+	fs.StringVar(&memLimit, "memory-limit", "",
+		"The Go runtime's soft memory limit, e.g. 200Mi (0: none); empty: GOMEMLIMIT if set, else 90% of the container's memory limit")
+	fs.Float64Var(&kubeAPIQPS, "kube-api-qps", ragcontroller.DefaultKubeAPIQPS,
 		"Requests per second the manager sends to the API server at most, all resources together; "+
 			"0 leaves the rate to the API server's priority and fairness")
-	fs.IntVar(&kubeAPIBurst, "kube-api-burst", 0, "Requests the manager may send at once above --kube-api-qps (0: twice the QPS)")
+	fs.IntVar(&kubeAPIBurst, "kube-api-burst", ragcontroller.DefaultKubeAPIBurst, "Requests the manager may send at once above --kube-api-qps (0: twice the QPS)")
 	fs.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
 		"How long a replica waits after the leader's last renewal before taking over")
 	fs.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
@@ -114,6 +122,16 @@ func run(args []string) error {
 		// process: collecting at 1.5 times the live heap instead of twice
 		// costs little CPU and a third of the peak memory above it.
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	limit, limitFrom, err := memoryLimit(memLimit, os.Getenv, defaultReadFile)
+	if err != nil {
+		return err
+	}
+	if limitFrom == "--memory-limit" || limit > 0 {
+		if limit == 0 {
+			limit = math.MaxInt64 // none
+		}
+		debug.SetMemoryLimit(limit)
 	}
 
 	scheme := runtime.NewScheme()
@@ -151,6 +169,7 @@ func run(args []string) error {
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "ragops-operator.ragops.dev",
 		LeaderElectionNamespace:       leaderElectNamespace,
@@ -185,7 +204,7 @@ func run(args []string) error {
 	}
 
 	log.Info("Starting manager", "version", version.Version, "commit", version.Commit, "ragserverImage", ragServerImage,
-		"watchNamespaces", watchNamespaces, "leaderElect", leaderElect)
+		"watchNamespaces", watchNamespaces, "leaderElect", leaderElect, "memoryLimit", debug.SetMemoryLimit(-1), "memoryLimitFrom", limitFrom)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}

@@ -20,7 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -57,7 +56,8 @@ type applyConfiguration interface {
 // An apply request is a write even when it changes nothing, so "already
 // matches" is decided first, without a request: the fields FieldOwner owns on
 // the live object (extracted from its managedFields, values as stored) are
-// compared with the desired configuration. A field someone else changed
+// compared with the desired configuration, by digest (the cache keeps only
+// the digest of a child's owned fields, see ragservice_cache.go). A field someone else changed
 // (kubectl edit takes its ownership) or a field the operator no longer sets
 // makes them differ, and the apply (with ForceOwnership) puts it back.
 //
@@ -65,7 +65,7 @@ type applyConfiguration interface {
 // forced apply would take it over and garbage collection would later delete
 // it with the RagService. Such an object is a ChildConflict wait. The cache
 // only holds labelled children, so a cache miss is checked with an uncached
-// read.
+// read, which is then what the desired state is compared with.
 //
 // It returns the live object: the apply answer, or the cached object when no
 // request was needed.
@@ -81,34 +81,45 @@ func applyChild[T client.Object, A applyConfiguration](
 	err := r.Client.Get(ctx, key, live)
 	if apierrors.IsNotFound(err) {
 		// Not in the cache: new, created so recently that the cache has
-		// not seen it, or someone else's object, which the cache does not
-		// hold. Ask the API server.
+		// not seen it (a pass woken by the first child's event looks for
+		// the others), or someone else's object, which the cache does not
+		// hold. Ask the API server, and compare with its copy.
 		uncached := newObj()
-		switch err := r.APIReader.Get(ctx, key, uncached); {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			return zero, fmt.Errorf("get %s %s: %w", kind, key.Name, err)
+		switch err2 := r.APIReader.Get(ctx, key, uncached); {
+		case apierrors.IsNotFound(err2):
+		case err2 != nil:
+			return zero, fmt.Errorf("get %s %s: %w", kind, key.Name, err2)
 		case !ours(uncached, s.rs):
 			return zero, childConflict(kind, key)
+		default:
+			live, err = uncached, nil
 		}
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		// New, or not yet in the cache: the apply answer tells which.
+		// New: the apply creates it.
 	case err != nil:
 		return zero, fmt.Errorf("get %s %s: %w", kind, key.Name, err)
 	case !ours(live, s.rs):
 		return zero, childConflict(kind, key)
 	default:
-		owned, err := extract(live)
-		if err != nil {
-			return zero, fmt.Errorf("extract the fields of %s %s: %w", kind, key.Name, err)
+		// A cached child carries the digest of its owned fields (see
+		// transformChild); an uncached one (a Secret) its managedFields.
+		have, cached := live.GetAnnotations()[ownedDigestAnnotation]
+		if !cached {
+			owned, err := extract(live)
+			if err != nil {
+				return zero, fmt.Errorf("extract the fields of %s %s: %w", kind, key.Name, err)
+			}
+			if have, err = ownedDigest(owned); err != nil {
+				return zero, err
+			}
 		}
-		same, err := sameJSON(desired, owned)
+		want, err := ownedDigest(desired)
 		if err != nil {
 			return zero, err
 		}
-		if same {
+		if have == want {
 			return live, nil
 		}
 		log.FromContext(ctx).V(1).Info("Applying drifted child", "kind", kind, "name", key.Name)
@@ -170,24 +181,6 @@ func (r *RagServiceReconciler) deleteOwned(ctx context.Context, s *scope, key ty
 	}
 	log.FromContext(ctx).Info("Deleted child", "kind", fmt.Sprintf("%T", obj), "name", key.Name)
 	return nil
-}
-
-// sameJSON compares two values by their JSON form.
-func sameJSON(a, b any) (bool, error) {
-	var av, bv any
-	for _, p := range []struct {
-		in  any
-		out *any
-	}{{a, &av}, {b, &bv}} {
-		raw, err := json.Marshal(p.in)
-		if err != nil {
-			return false, err
-		}
-		if err := json.Unmarshal(raw, p.out); err != nil {
-			return false, err
-		}
-	}
-	return reflect.DeepEqual(av, bv), nil
 }
 
 // convert copies in into out through JSON (apply configurations and typed

@@ -17,7 +17,16 @@ limitations under the License.
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -29,19 +38,54 @@ import (
 // no code path reads:
 //
 //   - managedFields (the largest part of an object written with server-side
-//     apply), except on children the operator's own apply entry: applyChild
-//     extracts the fields the operator owns from it to decide that a child
-//     already matches without a request (ExtractDeployment and friends read
-//     only the entries of FieldOwner with operation Apply);
+//     apply) and the children's specs. What applyChild needs of them, to
+//     decide without a request that a child already matches, is only whether
+//     the fields the operator owns (extracted from its apply entry, values
+//     as stored) equal what it wants: the child transform extracts them
+//     once, as the object enters the cache, and keeps their digest in the
+//     cached copy's ownedDigestAnnotation. What the status and the checks
+//     read stays: metadata, status, a Deployment's replicas and pod
+//     template annotations, a volume's spec;
 //   - kubectl's last-applied-configuration annotation, a full copy of the
 //     object as last applied with kubectl (for a Secret: its data).
+//
+// A cached child is therefore never a base for a write: applyChild builds
+// every apply from the desired state, and deletes go by name and UID.
 
 // lastAppliedAnnotation is the copy of the object kubectl apply keeps.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
+// ownedDigestAnnotation holds, on cached children only (never on the API
+// server), the digest of the fields FieldOwner owns (see ownedDigest).
+const ownedDigestAnnotation = "cache.ragops.dev/owned-fields-sha256"
+
+// transformReferenced keeps, of the metadata of a Secret or ConfigMap, what
+// the map functions read (namespace, name, the controller reference) and
+// what the informer needs (UID, resourceVersion, deletion). A change to
+// anything else still reaches the map functions as an update.
+func transformReferenced() toolscache.TransformFunc {
+	return func(in any) (any, error) {
+		obj, err := meta.Accessor(in)
+		if err != nil {
+			return in, nil
+		}
+		var refs []metav1.OwnerReference
+		if c := metav1.GetControllerOfNoCopy(obj); c != nil {
+			refs = []metav1.OwnerReference{*c}
+		}
+		obj.SetOwnerReferences(refs)
+		obj.SetLabels(nil)
+		obj.SetAnnotations(nil)
+		obj.SetFinalizers(nil)
+		obj.SetManagedFields(nil)
+		obj.SetGenerateName("")
+		obj.SetCreationTimestamp(metav1.Time{})
+		return in, nil
+	}
+}
+
 // transformStripAll drops managedFields and the last-applied annotation:
-// for RagServices and the metadata of Secrets and ConfigMaps, whose
-// managedFields nothing reads.
+// for RagServices (and any other kind), whose managedFields nothing reads.
 func transformStripAll() toolscache.TransformFunc {
 	return func(in any) (any, error) {
 		if obj, err := meta.Accessor(in); err == nil {
@@ -54,14 +98,57 @@ func transformStripAll() toolscache.TransformFunc {
 	}
 }
 
-// transformChild keeps only the operator's own apply entry of managedFields
-// (what applyChild extracts) and drops the last-applied annotation.
+// transformChild replaces a child's managedFields and spec with the digest
+// of the fields the operator owns, keeping what the operator reads, and
+// drops the last-applied annotation. It is idempotent: an object that has
+// the digest and no managedFields is already transformed.
 func transformChild() toolscache.TransformFunc {
 	return func(in any) (any, error) {
-		if obj, err := meta.Accessor(in); err == nil {
-			obj.SetManagedFields(ownApplyEntries(obj.GetManagedFields()))
-			dropLastApplied(obj)
+		obj, err := meta.Accessor(in)
+		if err != nil {
+			return in, nil
 		}
+		if _, done := obj.GetAnnotations()[ownedDigestAnnotation]; done && obj.GetManagedFields() == nil {
+			return in, nil
+		}
+		var owned any
+		switch o := in.(type) {
+		case *appsv1.Deployment:
+			owned, err = extractDeployment(o)
+			o.Spec = appsv1.DeploymentSpec{
+				Replicas: o.Spec.Replicas,
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: o.Spec.Template.Annotations}},
+			}
+		case *corev1.Service:
+			owned, err = extractService(o)
+			o.Spec = corev1.ServiceSpec{}
+		case *networkingv1.NetworkPolicy:
+			owned, err = extractNetworkPolicy(o)
+			o.Spec = networkingv1.NetworkPolicySpec{}
+		case *policyv1.PodDisruptionBudget:
+			owned, err = extractPDB(o)
+			o.Spec = policyv1.PodDisruptionBudgetSpec{}
+		case *corev1.PersistentVolumeClaim:
+			// checkRetainedVolume reads the spec; it is small.
+			owned, err = extractPVC(o)
+		default:
+			return nil, fmt.Errorf("no child transform for %T", in)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("extract the fields %s owns of %T %s/%s: %w", FieldOwner, in, obj.GetNamespace(), obj.GetName(), err)
+		}
+		digest, err := ownedDigest(owned)
+		if err != nil {
+			return nil, err
+		}
+		obj.SetManagedFields(nil)
+		dropLastApplied(obj)
+		a := obj.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[ownedDigestAnnotation] = digest
+		obj.SetAnnotations(a)
 		return in, nil
 	}
 }
@@ -80,16 +167,25 @@ func transformJob() toolscache.TransformFunc {
 	}
 }
 
-// ownApplyEntries returns the managedFields entries of FieldOwner's applies
-// to the main resource, or nil when there are none.
-func ownApplyEntries(entries []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
-	var kept []metav1.ManagedFieldsEntry
-	for _, e := range entries {
-		if e.Manager == FieldOwner && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" {
-			kept = append(kept, e)
-		}
+// ownedDigest is the SHA-256 of v's JSON form with object keys sorted: two
+// values have the same digest exactly when their JSON forms decode to equal
+// values (an apply configuration and the object it extracts from share one
+// JSON shape).
+func ownedDigest(v any) (string, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return "", err
 	}
-	return kept
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return "", err
+	}
+	// encoding/json writes map keys sorted.
+	if raw, err = json.Marshal(generic); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func dropLastApplied(obj metav1.Object) {

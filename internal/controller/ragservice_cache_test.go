@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -33,9 +34,11 @@ import (
 )
 
 // TestCacheKeepsOnlyWhatTheOperatorReads reads the manager's cache: a child
-// keeps the operator's own apply entry of managedFields (what applyChild
-// compares; TestIdleWrites shows it still skips no-op applies) and nothing
-// else of them, and no cached object keeps kubectl's last-applied copy.
+// keeps, instead of its managedFields and spec, the digest of the fields the
+// operator owns (what applyChild compares; TestIdleWrites shows it still
+// skips no-op applies, TestChildrenAndStatus that a hand edit is put back),
+// and what the status reads; no cached object keeps kubectl's last-applied
+// copy.
 func TestCacheKeepsOnlyWhatTheOperatorReads(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
@@ -57,6 +60,9 @@ func TestCacheKeepsOnlyWhatTheOperatorReads(t *testing.T) {
 		if len(live.ManagedFields) < 2 {
 			return fmt.Errorf("the live Deployment has %d managedFields entries, want the operator's and the test's", len(live.ManagedFields))
 		}
+		if live.Status.ReadyReplicas != 1 {
+			return fmt.Errorf("the live Deployment has %d ready replicas, want 1", live.Status.ReadyReplicas)
+		}
 		cached := &appsv1.Deployment{}
 		if err := reconciler.Client.Get(ctx, key, cached); err != nil {
 			return err
@@ -64,14 +70,60 @@ func TestCacheKeepsOnlyWhatTheOperatorReads(t *testing.T) {
 		if cached.ResourceVersion != live.ResourceVersion {
 			return fmt.Errorf("cache at %s, API server at %s", cached.ResourceVersion, live.ResourceVersion)
 		}
-		if len(cached.ManagedFields) != 1 {
-			return fmt.Errorf("the cached Deployment has %d managedFields entries, want 1: %+v", len(cached.ManagedFields), cached.ManagedFields)
+		if cached.ManagedFields != nil || len(cached.Spec.Template.Spec.Containers) != 0 || cached.Spec.Selector != nil {
+			return fmt.Errorf("the cached Deployment keeps %d managedFields entries, %d containers, selector %v",
+				len(cached.ManagedFields), len(cached.Spec.Template.Spec.Containers), cached.Spec.Selector)
 		}
-		if e := cached.ManagedFields[0]; e.Manager != FieldOwner || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" {
-			return fmt.Errorf("the cached Deployment keeps the entry of %s %s %q", e.Manager, e.Operation, e.Subresource)
+		owned, err := extractDeployment(live)
+		if err != nil {
+			return err
+		}
+		want, err := ownedDigest(owned)
+		if err != nil {
+			return err
+		}
+		if got := cached.Annotations[ownedDigestAnnotation]; got != want {
+			return fmt.Errorf("the cached Deployment's digest of its owned fields is %q, want %q", got, want)
+		}
+		// What the status and the roll-out event read.
+		if *cached.Spec.Replicas != *live.Spec.Replicas || cached.Status.ReadyReplicas != 1 || cached.Generation != live.Generation ||
+			cached.Spec.Template.Annotations[resources.InputsHashAnnotation] != live.Spec.Template.Annotations[resources.InputsHashAnnotation] {
+			return fmt.Errorf("the cached Deployment lost what the operator reads: replicas %d, status %+v, template annotations %v",
+				*cached.Spec.Replicas, cached.Status, cached.Spec.Template.Annotations)
+		}
+		// The transform is idempotent (client-go may pass a cached object
+		// through it again).
+		again, err := transformChild()(cached.DeepCopy())
+		if err != nil {
+			return err
+		}
+		if !reflect.DeepEqual(again, cached) {
+			return fmt.Errorf("a second transform changed the cached Deployment")
 		}
 		return nil
 	})
+
+	// A Secret's metadata keeps what the map functions read: the generated
+	// token's controller reference maps it to its RagService.
+	token := &corev1.Secret{}
+	if err := k8sClient.Get(ctx, types.NamespacedName{Namespace: ns, Name: "cached-api-token"}, token); err != nil {
+		t.Fatal(err)
+	}
+	if len(token.Labels) == 0 || len(token.ManagedFields) == 0 {
+		t.Fatalf("the live token Secret has labels %v and %d managedFields entries: the test needs both", token.Labels, len(token.ManagedFields))
+	}
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	eventually(t, timeout, func() error {
+		return managerCache.Get(ctx, types.NamespacedName{Namespace: ns, Name: token.Name}, meta)
+	})
+	ref := metav1.GetControllerOf(meta)
+	if ref == nil || ref.UID != token.OwnerReferences[0].UID || meta.UID != token.UID || meta.ResourceVersion == "" {
+		t.Errorf("cached Secret metadata lost what the map functions read: %+v", meta.ObjectMeta)
+	}
+	if meta.Labels != nil || meta.Annotations != nil || meta.ManagedFields != nil {
+		t.Errorf("cached Secret metadata keeps labels %v, annotations %v, %d managedFields entries", meta.Labels, meta.Annotations, len(meta.ManagedFields))
+	}
 
 	cached := &ragv1alpha1.RagService{}
 	if err := reconciler.Client.Get(ctx, key, cached); err != nil {

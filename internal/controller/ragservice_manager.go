@@ -54,21 +54,22 @@ const (
 //   - RagServices: all of them (in the watched namespaces);
 //   - Deployments, Services, PersistentVolumeClaims, NetworkPolicies and
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
-//     that is, the operator's children, with only the operator's own apply
-//     entry of managedFields;
+//     that is, the operator's children, with the digest of the fields the
+//     operator owns instead of their managedFields and specs;
 //   - indexing Jobs: the operator's only, metadata and status (no spec,
 //     which carries the sources' JSON, and no managedFields);
 //   - Pods: never cached; the pods of a finished Job are listed uncached,
 //     once, for its termination message;
-//   - Secrets and ConfigMaps: metadata only (no data), without managed
-//     fields. Their data is read uncached, and only for referenced objects.
+//   - Secrets and ConfigMaps: metadata only (no data), and of it only
+//     namespace, name, UID, resourceVersion and the controller reference.
+//     Their data is read uncached, and only for referenced objects.
 //
 // No cached object keeps kubectl's last-applied-configuration annotation.
 //
 // namespaces restricts the cache to those namespaces; empty means all.
 func CacheOptions(namespaces []string) cache.Options {
 	children := labels.SelectorFromSet(labels.Set{resources.LabelManagedBy: resources.ManagedBy})
-	metadataOnly := cache.ByObject{Transform: transformStripAll()}
+	metadataOnly := cache.ByObject{Transform: transformReferenced()}
 	child := cache.ByObject{Label: children, Transform: transformChild()}
 	opts := cache.Options{
 		// What the cached objects keep: see ragservice_cache.go.

@@ -47,6 +47,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -67,6 +68,9 @@ var (
 	// reconciler is the reconciler the manager runs; the idle-writes test
 	// also calls it directly.
 	reconciler *RagServiceReconciler
+	// managerCache is the manager's informer cache, read directly by the
+	// cache test (the client reads Secrets uncached).
+	managerCache cache.Cache
 	// writes counts the write requests the manager (reconciler, status
 	// writes, event recorder) sends to the API server.
 	writes = &writeCounter{byNamespace: map[string][]string{}}
@@ -154,6 +158,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "FAIL: create manager: %v\n", err)
 		return 1
 	}
+	managerCache = mgr.GetCache()
 	reconciler = &RagServiceReconciler{
 		Client:         mgr.GetClient(),
 		APIReader:      mgr.GetAPIReader(),

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ragops/ragops/internal/controller"
 )
 
 // repoRoot is two levels up from this package.
@@ -188,6 +191,14 @@ func find(objs []*unstructured.Unstructured, kind, nameSuffix string) *unstructu
 	return nil
 }
 
+// managerDefaults are the manager's limits flags at their defaults, as the
+// chart and config/manager spell them out.
+var managerDefaults = []string{
+	fmt.Sprintf("--max-concurrent-reconciles=%d", controller.DefaultMaxConcurrentReconciles),
+	fmt.Sprintf("--kube-api-qps=%d", controller.DefaultKubeAPIQPS),
+	fmt.Sprintf("--kube-api-burst=%d", controller.DefaultKubeAPIBurst),
+}
+
 func TestHelmLint(t *testing.T) {
 	helm := tool(t, "RAGOPS_HELM_BIN")
 	out := run(t, helm, "lint", "--strict", "charts/ragops")
@@ -200,6 +211,12 @@ func TestHelmLint(t *testing.T) {
 	b, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(b), "pullPolicy") {
 		t.Fatalf("helm template with image.pullPolicy=Sometimes: want a schema error naming pullPolicy, got err=%v:\n%s", err, b)
+	}
+	cmd = exec.Command(helm, "template", "x", "charts/ragops", "--set", "manager.memoryLimit=lots")
+	cmd.Dir = repoRoot
+	b, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "memoryLimit") {
+		t.Fatalf("helm template with manager.memoryLimit=lots: want a schema error naming memoryLimit, got err=%v:\n%s", err, b)
 	}
 }
 
@@ -216,6 +233,10 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 			"--set", "nodeSelector.kubernetes\\.io/os=linux",
 			"--set", "tolerations[0].key=dedicated,tolerations[0].operator=Exists",
 			"--set", "priorityClassName=",
+			"--set", "manager.maxConcurrentReconciles=4",
+			"--set", "manager.kubeAPIQPS=50",
+			"--set", "manager.kubeAPIBurst=100",
+			"--set", "manager.memoryLimit=200Mi",
 		},
 	}
 	for name, extra := range cases {
@@ -267,6 +288,19 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 			if name == "every option" && !strings.Contains(flags, "--watch-namespaces=team-a,team-b") {
 				t.Errorf("manager args %s lack --watch-namespaces=team-a,team-b", flags)
 			}
+			// The chart's defaults are the manager's.
+			limits := managerDefaults
+			if name == "every option" {
+				limits = []string{"--max-concurrent-reconciles=4", "--kube-api-qps=50", "--kube-api-burst=100", "--memory-limit=200Mi"}
+			} else if strings.Contains(flags, "--memory-limit") {
+				t.Errorf("manager args %s set --memory-limit by default; the manager derives it from the container's limit", flags)
+			}
+			argList, _, _ := unstructured.NestedStringSlice(c, "args")
+			for _, f := range limits {
+				if !slices.Contains(argList, f) {
+					t.Errorf("manager args %s lack %s", flags, f)
+				}
+			}
 			sc, _, _ := unstructured.NestedMap(c, "securityContext")
 			if sc["readOnlyRootFilesystem"] != true || sc["allowPrivilegeEscalation"] != false {
 				t.Errorf("manager container securityContext is not restricted: %v", sc)
@@ -293,8 +327,16 @@ func TestKustomizeDefaultAgainstAPIServer(t *testing.T) {
 		}
 		nonCRD = append(nonCRD, o)
 	}
-	if find(objs, "Deployment", "controller-manager") == nil {
+	dep := find(objs, "Deployment", "controller-manager")
+	if dep == nil {
 		t.Fatal("config/default renders no controller-manager Deployment")
+	}
+	containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	for _, f := range managerDefaults {
+		if !slices.Contains(args, f) {
+			t.Errorf("config/manager args %v lack %s (the manager's default)", args, f)
+		}
 	}
 	if find(objs, "CustomResourceDefinition", "ragservices.rag.ragops.dev") == nil {
 		t.Fatal("config/default renders no RagService CRD")

@@ -35,5 +35,8 @@ limitations under the License.
 //   - a leader failover: two replicas with --leader-elect, the leader
 //     SIGKILLed in the middle of a spec change on every object.
 //
+// With -profile the manager serves pprof on localhost and its heap profile
+// after the spec change is saved in the kept work directory.
+//
 // It prints a markdown table and exits non-zero when a check fails.
 package main

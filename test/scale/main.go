@@ -49,6 +49,8 @@ type options struct {
 	failoverSlack int
 	retryQPS      float64
 	extraWrites   int
+	profile       bool
+	managerEnv    string
 }
 
 func main() {
@@ -69,10 +71,16 @@ func main() {
 	fs.IntVar(&o.failoverSlack, "failover-slack", 8,
 		"writes the failover may add over the same spec change without one (passes in flight when the leader dies)")
 	fs.StringVar(&o.managerArgs, "manager-args", "", "extra manager flags, space-separated")
+	fs.StringVar(&o.managerEnv, "manager-env", "", "extra environment of the manager, space-separated NAME=value (e.g. GOMEMLIMIT=80MiB)")
+	fs.BoolVar(&o.profile, "profile", false,
+		"serve the manager's pprof on localhost and save its heap profile after the spec change (heap.pprof, heap.txt) in the kept work directory")
 	fs.StringVar(&o.managerSrc, "manager-src", "", "source tree of the manager to build (default: this repository)")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "deadline of each phase")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (audit log, manager logs)")
 	_ = fs.Parse(os.Args[1:])
+	if o.profile {
+		o.keep = true
+	}
 
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -20,6 +20,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,9 +54,10 @@ type manager struct {
 	err  error
 }
 
-// startManager runs the manager binary with the benchmark's kubeconfig and
-// the given extra flags; its log goes to workdir/<name>.log.
-func startManager(bin, workdir, name, kubeconfig string, args []string) (*manager, error) {
+// startManager runs the manager binary with the benchmark's kubeconfig, the
+// given extra flags and environment (NAME=value, over the benchmark's own);
+// its log goes to workdir/<name>.log.
+func startManager(bin, workdir, name, kubeconfig string, args, env []string) (*manager, error) {
 	m := &manager{name: name, logPath: filepath.Join(workdir, name+".log"), done: make(chan struct{})}
 	logFile, err := os.Create(m.logPath)
 	if err != nil {
@@ -66,6 +70,7 @@ func startManager(bin, workdir, name, kubeconfig string, args []string) (*manage
 		"--ragserver-image=ragops/ragserver:0.0.0-bench",
 	}, args...)
 	m.cmd = exec.Command(bin, all...)
+	m.cmd.Env = append(os.Environ(), env...)
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
 	// The manager never outlives the benchmark.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -109,6 +114,40 @@ func tail(raw []byte) string {
 		raw = raw[len(raw)-4000:]
 	}
 	return string(raw)
+}
+
+// saveHeapProfile saves the manager's heap profile (after a collection) as
+// workdir/heap.pprof, and its text form with the runtime's MemStats as
+// workdir/heap.txt. The manager must serve pprof on pprofAddr.
+func saveHeapProfile(pprofAddr, workdir string) error {
+	for _, f := range []struct{ query, file string }{{"gc=1", "heap.pprof"}, {"gc=1&debug=1", "heap.txt"}} {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?" + f.query)
+		if err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("heap profile: %s", resp.Status)
+		}
+		if err := os.WriteFile(filepath.Join(workdir, f.file), raw, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freeLocalAddr returns a localhost address with a port free right now.
+func freeLocalAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
 
 // procStats is what /proc says about a process.
