@@ -406,9 +406,13 @@ func (b *bench) backoff(ctx context.Context) error {
 // failoverPhase runs two replicas with leader election, changes the spec of
 // every RagService, and SIGKILLs the leader when half of them converged.
 func (b *bench) failoverPhase(ctx context.Context) error {
+	// Shorter than the manager's defaults (15/10/2 s) so that the takeover
+	// is quick, but with a renew deadline that a slow, loaded API server
+	// still meets: at 4 s both replicas lost the lease under a load average
+	// of 40 and the phase measured nothing.
 	le := append([]string{
 		"--leader-elect", "--leader-election-namespace=" + leaseNamespace,
-		"--leader-election-lease-duration=6s", "--leader-election-renew-deadline=4s", "--leader-election-retry-period=1s",
+		"--leader-election-lease-duration=10s", "--leader-election-renew-deadline=8s", "--leader-election-retry-period=2s",
 	}, splitArgs(b.o.managerArgs)...)
 	logf("Failover: starting replica a (the leader) and replica b")
 	a, err := startManager(b.bin, b.workdir, "replica-a", b.cp.kubeconfig, le, splitArgs(b.o.managerEnv))
