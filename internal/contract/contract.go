@@ -127,6 +127,11 @@ const (
 	MaxIndexReportBytes = 4096
 	// MaxSkippedReported is the number of skipped files reported per source.
 	MaxSkippedReported = 10
+	// EnvSourcesMountDir and EnvIndexReportPath override SourcesMountDir and
+	// IndexReportPath, for running the indexer outside a Job (tests, a
+	// laptop); the operator sets neither.
+	EnvSourcesMountDir = "RAGOPS_SOURCES_DIR"
+	EnvIndexReportPath = "RAGOPS_INDEX_REPORT"
 )
 
 // IndexReport is what an indexing run found, written by the indexer and read
