@@ -125,6 +125,11 @@ bench-operator-ci: envtest ## The scale benchmark at CI size (100 RagServices, 1
 	KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) run ./test/scale -ragservices 100 -secrets 1000 -idle 10s \
 	  -failing 100 -backoff-window 30s $(BENCH_OPERATOR_ARGS)
 
+BENCH_INDEX_SIZES ?= 25,100
+.PHONY: bench-index
+bench-index: chroma ## Indexer benchmark (test/indexbench): BENCH_INDEX_SIZES MiB of the Go distribution's text through ragserver ingest into a real Chroma: MB/s, docs/s, peak RSS, re-sync cost.
+	RAGOPS_CHROMA_BIN=$(CHROMA) $(GO) run ./test/indexbench -goroot "$$($(GO) env GOROOT)" -sizes $(BENCH_INDEX_SIZES)
+
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt

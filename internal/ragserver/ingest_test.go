@@ -62,7 +62,7 @@ func (ix *indexer) mount(t *testing.T, source, sub string, files map[string]stri
 }
 
 // run runs the indexer and returns its error, its report and its logs.
-func (ix *indexer) run(t *testing.T) (error, contract.IndexReport, string) {
+func (ix *indexer) run(t *testing.T) (contract.IndexReport, string, error) {
 	t.Helper()
 	var logs syncBuffer
 	err := ragserver.Run(context.Background(), []string{contract.IndexerCommand}, func(k string) string { return ix.env[k] }, &logs)
@@ -77,12 +77,12 @@ func (ix *indexer) run(t *testing.T) (error, contract.IndexReport, string) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatalf("report %s: %v", b, err)
 	}
-	return err, rep, logs.String()
+	return rep, logs.String(), err
 }
 
 func (ix *indexer) mustRun(t *testing.T) contract.IndexReport {
 	t.Helper()
-	err, rep, logs := ix.run(t)
+	rep, logs, err := ix.run(t)
 	if err != nil {
 		t.Fatalf("ingest: %v\nlogs:\n%s", err, logs)
 	}
@@ -327,7 +327,7 @@ func TestIngestFailsWhenTheEmbedderFails(t *testing.T) {
 	}})
 	ix.mount(t, "a", "volume", map[string]string{"x.md": "some text"})
 	ix.mount(t, "b", "volume", map[string]string{"y.md": "more text"})
-	err, rep, _ := ix.run(t)
+	rep, _, err := ix.run(t)
 	if err == nil {
 		t.Fatal("ingest succeeded while the embedding model failed")
 	}

@@ -215,7 +215,7 @@ func Walk(ctx context.Context, l Lister, f Filter, maxBytes int64, v Visitor) (s
 		return "", err
 	}
 	if opened > 0 && failed == opened {
-		return "", fmt.Errorf("%w: %d files failed, the first with: %v", ErrUnreadable, failed, firstErr)
+		return "", fmt.Errorf("%w: %d files failed, the first with: %w", ErrUnreadable, failed, firstErr)
 	}
 	return rev, nil
 }
