@@ -122,6 +122,11 @@ func (g *Git) List(ctx context.Context, visit func(Entry) error) (string, error)
 	if err != nil {
 		return "", err
 	}
+	// The watch during the fetch stops a large one early; this catches one
+	// that finished between two looks.
+	if dirSize(dir) > MaxCloneBytes {
+		return "", fmt.Errorf("git fetch: the repository exceeds %d bytes on disk", MaxCloneBytes)
+	}
 	tree, err := commit.Tree()
 	if err != nil {
 		return "", fmt.Errorf("read the tree of %s: %w", commit.Hash, err)

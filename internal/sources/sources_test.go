@@ -278,6 +278,13 @@ func TestGit(t *testing.T) {
 		t.Errorf("unknown ref: %v", err)
 	}
 
+	// A server that refuses commits it does not advertise (git's default):
+	// an older commit is found in the fetched history instead.
+	repo.Run("config", "--unset", "uploadpack.allowAnySHA1InWant")
+	if w := mustWalk(t, open(c1), sources.Filter{}); w.rev != c1 || w.files["docs/b.md"] != "beta" {
+		t.Errorf("commit %s from a server that does not serve unadvertised commits: %s %v", c1, w.rev, w.files)
+	}
+
 	// Credentials from the mounted Secret.
 	repo.User, repo.Password = "reader", "t0ken"
 	if _, err := walk(t, open("main"), sources.Filter{}, 1<<20); err == nil {
