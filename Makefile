@@ -23,6 +23,8 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 KUBECTL ?= $(CLUSTER_BIN)/kubectl
 HELM ?= $(CLUSTER_BIN)/helm
 CHROMA ?= $(LOCALBIN)/chroma/node_modules/.bin/chroma
+VERSITYGW_VERSION ?= v1.8.0
+VERSITYGW ?= $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
 NODE_CLIENTS ?= $(LOCALBIN)/node-clients
 CHROMIUM ?= /usr/bin/chromium
 LOCALCLUSTER := hack/localcluster/localcluster.sh
@@ -37,7 +39,7 @@ LDFLAGS := -s -w -X github.com/ragops/ragops/internal/version.Version=$(VERSION)
 # Environment every test run gets: the envtest binaries, the real Chroma server, the npm OpenAI
 # clients and Chromium (test/clients).
 TEST_ENV = KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) RAGOPS_CHROMA_BIN=$(CHROMA) RAGOPS_HELM_BIN=$(HELM) RAGOPS_KUBECTL_BIN=$(KUBECTL) \
-	RAGOPS_NODE_CLIENTS_DIR=$(NODE_CLIENTS) RAGOPS_CHROMIUM_BIN=$(CHROMIUM)
+	RAGOPS_NODE_CLIENTS_DIR=$(NODE_CLIENTS) RAGOPS_CHROMIUM_BIN=$(CHROMIUM) RAGOPS_VERSITYGW_BIN=$(VERSITYGW)
 
 .PHONY: all
 all: build
@@ -77,7 +79,7 @@ lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: manifests generate fmt vet envtest chroma helm node-clients chromium poppler ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, pdftotext, fuzz smoke.
+test: manifests generate fmt vet envtest chroma helm node-clients chromium poppler versitygw ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, pdftotext, versitygw (S3), a Git server, fuzz smoke.
 	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
@@ -132,6 +134,11 @@ PDF_COMPARE_ARGS ?=
 .PHONY: pdf-compare
 pdf-compare: poppler ## Compare pdftotext with the pure-Go PDF extractors (quality and time) on the docformat fixtures.
 	cd test/pdfcompare && $(GO) run . $(PDF_COMPARE_ARGS)
+
+BENCH_INDEX_SIZES ?= 25,100
+.PHONY: bench-index
+bench-index: chroma ## Indexer benchmark (test/indexbench): BENCH_INDEX_SIZES MiB of the Go distribution's text through ragserver ingest into a real Chroma: MB/s, docs/s, peak RSS, re-sync cost.
+	RAGOPS_CHROMA_BIN=$(CHROMA) $(GO) run ./test/indexbench -goroot "$$($(GO) env GOROOT)" -sizes $(BENCH_INDEX_SIZES)
 
 .PHONY: verify
 verify: ## Regenerate everything and fail when the tree differs from git.
@@ -294,6 +301,15 @@ $(CHROMA):
 	cd $(LOCALBIN)/chroma && npm install --no-audit --no-fund --loglevel=error \
 	  chromadb@$(CHROMADB_NPM_VERSION) chromadb-js-bindings-linux-x64-gnu@$(CHROMADB_BINDINGS_VERSION)
 	@test -x $(CHROMA)
+
+# versitygw: a real S3-compatible server (posix backend) for the S3 source tests. Built once from Go
+# modules (a big build: niced, cached under bin/ by version); `make -j` builds it beside the other tools.
+.PHONY: versitygw
+versitygw: $(VERSITYGW) ## Build the versitygw S3 server (Go modules) into bin/versitygw-<version>.
+$(VERSITYGW):
+	mkdir -p $(dir $(VERSITYGW))
+	GOBIN=$(dir $(VERSITYGW)) CGO_ENABLED=0 nice -n 10 $(GO) install -trimpath github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	@test -x $(VERSITYGW)
 
 .PHONY: node-clients
 node-clients: $(NODE_CLIENTS)/node_modules/.package-lock.json ## Install the pinned openai and LangChain.js npm packages (test/clients/node) into bin/node-clients.

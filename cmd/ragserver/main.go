@@ -3,6 +3,9 @@
 // questions about them over HTTP, with an OpenAI-compatible model or, with
 // none configured, extractively. See docs/ragserver.md.
 //
+// "ragserver ingest" indexes the sources of RAGOPS_SOURCES once and exits:
+// the indexing Job's command (see docs/ragserver.md, "Indexing sources").
+//
 // "ragserver healthcheck" probes a running server's /healthz and exits 0 or
 // 1, for a Docker HEALTHCHECK in an image without curl.
 package main

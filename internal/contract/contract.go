@@ -165,6 +165,11 @@ const (
 	MaxIndexReportBytes = 4096
 	// MaxSkippedReported is the number of skipped files reported per source.
 	MaxSkippedReported = 10
+	// EnvSourcesMountDir and EnvIndexReportPath override SourcesMountDir and
+	// IndexReportPath, for running the indexer outside a Job (tests, a
+	// laptop); the operator sets neither.
+	EnvSourcesMountDir = "RAGOPS_SOURCES_DIR"
+	EnvIndexReportPath = "RAGOPS_INDEX_REPORT"
 )
 
 // What the Job mounts for a source, under SourcesMountDir/<source>/ (the

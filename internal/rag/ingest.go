@@ -313,6 +313,10 @@ type SyncResult struct {
 	PrunedChunks int
 }
 
+// SyncBatchBytes bounds the text a Syncer holds before it ingests, so that
+// the memory of a sync does not grow with the size of its documents.
+const SyncBatchBytes = 8 << 20
+
 // Sync makes the index follow a set of documents of one origin (the files of
 // DOCS_DIR): it ingests docs as that origin, SyncBatch documents at a time,
 // then deletes the sources of that origin that are neither in docs nor in keep
@@ -323,53 +327,110 @@ type SyncResult struct {
 //
 // Sync is idempotent: replicas running it at once on the same set converge
 // to the same index. An empty set prunes every source of the origin; callers
-// decide when that is meant.
+// decide when that is meant. A Syncer does the same one document at a time.
 func (s *Service) Sync(ctx context.Context, origin string, docs []Document, keep []string) (SyncResult, error) {
-	present := make(map[string]bool, len(docs)+len(keep))
-	for _, d := range docs {
-		present[d.Source] = true
-	}
-	kept := make(map[string]bool, len(keep))
+	y := s.NewSyncer(origin)
 	for _, name := range keep {
-		present[name] = true
-		kept[name] = true
+		y.Keep(name)
 	}
-	var res SyncResult
-	for batch := range slices.Chunk(docs, SyncBatch) {
-		r, err := s.ingest(ctx, batch, origin)
-		res.Documents += r.Documents
-		res.Added += r.Added
-		res.Reused += r.Reused
-		res.Unchanged += r.Unchanged
-		res.Removed += r.Removed
-		if err != nil {
-			return res, err
+	for _, d := range docs {
+		if err := y.Add(ctx, d); err != nil {
+			return y.Result(), err
 		}
 	}
+	return y.Prune(ctx)
+}
+
+// Syncer is Sync fed one document at a time, for sets too large to hold in
+// memory (the sources of the indexer): it holds at most SyncBatch documents
+// or SyncBatchBytes of text, plus the names seen. Each batch it ingests is
+// committed document by document, as Ingest does; Prune runs only once the
+// whole set went in. A Syncer is not safe for concurrent use.
+type Syncer struct {
+	svc     *Service
+	origin  string
+	present map[string]bool
+	kept    map[string]bool // names kept without a read: a .json(l) file's records stay
+	batch   []Document
+	bytes   int
+	res     SyncResult
+}
+
+// NewSyncer starts a sync of the documents of origin.
+func (s *Service) NewSyncer(origin string) *Syncer {
+	return &Syncer{svc: s, origin: origin, present: map[string]bool{}, kept: map[string]bool{}}
+}
+
+// Add queues d and ingests the queue when it is full. An error is the store's
+// or the embedding model's: what was ingested before it stays.
+func (y *Syncer) Add(ctx context.Context, d Document) error {
+	y.present[d.Source] = true
+	y.batch = append(y.batch, d)
+	y.bytes += len(d.Text)
+	if len(y.batch) >= SyncBatch || y.bytes >= SyncBatchBytes {
+		return y.Flush(ctx)
+	}
+	return nil
+}
+
+// Keep marks name as still in the set without ingesting it (a file that
+// could not be read this time): Prune leaves its last version in place.
+func (y *Syncer) Keep(name string) {
+	y.present[name] = true
+	y.kept[name] = true
+}
+
+// Flush ingests the queued documents.
+func (y *Syncer) Flush(ctx context.Context) error {
+	if len(y.batch) == 0 {
+		return nil
+	}
+	r, err := y.svc.ingest(ctx, y.batch, y.origin)
+	y.res.Documents += r.Documents
+	y.res.Added += r.Added
+	y.res.Reused += r.Reused
+	y.res.Unchanged += r.Unchanged
+	y.res.Removed += r.Removed
+	clear(y.batch)
+	y.batch, y.bytes = y.batch[:0], 0
+	return err
+}
+
+// Result is what the Syncer did so far.
+func (y *Syncer) Result() SyncResult { return y.res }
+
+// Prune flushes, then deletes the sources of the origin that were neither
+// added nor kept. Call it only when the set is complete: a partial listing
+// would delete documents that are still there.
+func (y *Syncer) Prune(ctx context.Context) (SyncResult, error) {
+	if err := y.Flush(ctx); err != nil {
+		return y.res, err
+	}
+	s := y.svc
 	// Only once the current set is in: a failed ingestion prunes nothing.
 	var gone []string
 	err := s.store.ScanVersions(ctx, func(page []vectorstore.SourceVersion) error {
 		for _, v := range page {
-			if v.Origin == origin && !present[v.Source] && !keptFile(v.Source, kept) {
+			if v.Origin == y.origin && !y.present[v.Source] && !keptFile(v.Source, y.kept) {
 				gone = append(gone, v.Source)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return res, storeErr(ctx, err)
+		return y.res, storeErr(ctx, err)
 	}
 	for _, src := range gone {
-		n, err := s.deleteSource(ctx, src, func(v vectorstore.SourceVersion) bool { return v.Origin == origin })
+		n, err := s.deleteSource(ctx, src, func(v vectorstore.SourceVersion) bool { return v.Origin == y.origin })
 		if err != nil {
-			return res, err
+			return y.res, err
 		}
 		if n > 0 {
-			res.Pruned = append(res.Pruned, src)
-			res.PrunedChunks += n
+			y.res.Pruned = append(y.res.Pruned, src)
+			y.res.PrunedChunks += n
 		}
 	}
-	return res, nil
+	return y.res, nil
 }
 
 // keptFile reports whether source is a record "file#id" of a .json or

@@ -2,11 +2,13 @@ package rag_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +296,55 @@ func TestExtractQuotesWholeSentencesOnce(t *testing.T) {
 	}
 }
 
+// TestSyncerCommitsAsItGoes: a Syncer holds at most SyncBatch documents or
+// SyncBatchBytes of text: what it was given before is committed while it
+// is fed, so its memory does not grow with the set, and Prune removes only
+// the names neither added nor kept.
+func TestSyncerCommitsAsItGoes(t *testing.T) {
+	svc, _, store := setup(t, rag.Options{ChunkSize: 100000, ChunkOverlap: 0})
+	ctx := context.Background()
+	committed := func() int {
+		n := 0
+		if err := store.ScanVersions(ctx, func(page []vectorstore.SourceVersion) error { n += len(page); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	seed := svc.NewSyncer("src")
+	for _, name := range []string{"old-gone.md", "old-kept.md"} {
+		if err := seed.Add(ctx, rag.Document{Source: name, Text: "an older document " + name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := seed.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	y := svc.NewSyncer("src")
+	big := strings.Repeat("word ", rag.SyncBatchBytes/5/3+1) // three of these pass SyncBatchBytes
+	for i := range 3 {
+		if err := y.Add(ctx, rag.Document{Source: fmt.Sprintf("big-%d.md", i), Text: big + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := committed(); n != 2+3 {
+		t.Fatalf("%d documents committed after SyncBatchBytes of text, want the 3 new ones beside the 2 old", n)
+	}
+	for i := range rag.SyncBatch {
+		if err := y.Add(ctx, rag.Document{Source: fmt.Sprintf("small-%02d.md", i), Text: "small " + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := committed(); n != 2+3+rag.SyncBatch {
+		t.Fatalf("%d documents committed after SyncBatch documents, want %d", n, 2+3+rag.SyncBatch)
+	}
+	y.Keep("old-kept.md")
+	res, err := y.Prune(ctx)
+	if err != nil || !slices.Equal(res.Pruned, []string{"old-gone.md"}) || res.Documents != 3+rag.SyncBatch {
+		t.Fatalf("prune: %+v, %v", res, err)
+	}
+}
+
 func TestLoadDirReadsDocumentFormats(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) {
@@ -321,6 +372,7 @@ func TestLoadDirReadsDocumentFormats(t *testing.T) {
 		t.Fatalf("skipped %v", skipped)
 	}
 }
+
 
 func TestSyncKeepsTheRecordsOfASkippedJSONFile(t *testing.T) {
 	svc, _, _ := setup(t, rag.Options{ChunkSize: 40})

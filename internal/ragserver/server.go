@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ragops/ragops/internal/docformat"
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"
@@ -27,10 +28,15 @@ import (
 )
 
 // Run runs the server until ctx ends, then shuts down gracefully. With
-// args[0] == "healthcheck" it probes a running server's /healthz instead.
+// args[0] == "healthcheck" it probes a running server's /healthz instead;
+// with args[0] == "ingest" it indexes the declared sources once and exits
+// (see runIngest).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, getenv)
+	}
+	if len(args) > 0 && args[0] == contract.IndexerCommand {
+		return runIngest(ctx, args[1:], getenv, stdout)
 	}
 	cfg, err := LoadConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
