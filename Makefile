@@ -57,6 +57,9 @@ manifests: controller-gen ## Generate the CRD and RBAC (ClusterRole) from the AP
 	@mkdir -p charts/ragops/crds charts/ragops/files
 	@cp config/crd/bases/*.yaml charts/ragops/crds/
 	@sed -n '/^rules:/,$$p' config/rbac/role.yaml | tail -n +2 >charts/ragops/files/manager-rules.yaml
+	@# ...and of the observability sources in config/: the dashboard, and the spec of the alert rules.
+	@cp config/grafana/ragops-dashboard.json charts/ragops/files/
+	@sed -n '/^spec:/,$$p' config/prometheus/ragops-rules.yaml | tail -n +2 >charts/ragops/files/ragops-rules.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
