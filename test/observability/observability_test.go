@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 )
 
@@ -328,6 +330,7 @@ func scrapeOperator(t *testing.T, bins binaries) map[string]*dto.MetricFamily {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test-observability` (it builds kube-apiserver and etcd into bin/)")
 	}
+	ctrllog.SetLogger(logr.Discard())
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -413,18 +416,21 @@ func scrapeServer(t *testing.T, bins binaries) map[string]*dto.MetricFamily {
 		time.Sleep(100 * time.Millisecond) // polling interval
 	}
 
+	fakeURL := fmt.Sprintf("http://127.0.0.1:%d", fakePort)
 	for i, req := range []struct {
-		method, path, body string
-		want               int
+		method, url, body string
+		want              int
 	}{
-		{"POST", "/query", `{"question": "What are the main credit risks?"}`, 200},
-		{"POST", "/query", `{"question": "What was the net interest margin?"}`, 200},
-		{"POST", "/retrieve", `{"query": "dividend policy"}`, 200},
-		{"GET", "/documents", ``, 200},
-		{"POST", "/query", `{"question": `, 400},
-		{"GET", "/no-such-route", ``, 404},
+		// One failed chat call, so that the next query retries it.
+		{"POST", fakeURL + "/_fake/fault", `{"endpoint": "chat", "status": 503, "times": 1}`, 200},
+		{"POST", base + "/query", `{"question": "What are the main credit risks?"}`, 200},
+		{"POST", base + "/query", `{"question": "What was the net interest margin?"}`, 200},
+		{"POST", base + "/retrieve", `{"question": "dividend policy"}`, 200},
+		{"GET", base + "/documents", ``, 200},
+		{"POST", base + "/query", `{"question": `, 400},
+		{"GET", base + "/no-such-route", ``, 404},
 	} {
-		r, err := http.NewRequest(req.method, base+req.path, strings.NewReader(req.body))
+		r, err := http.NewRequest(req.method, req.url, strings.NewReader(req.body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -436,11 +442,11 @@ func scrapeServer(t *testing.T, bins binaries) map[string]*dto.MetricFamily {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != req.want {
-			t.Fatalf("request %d %s %s: status %d, want %d: %s", i, req.method, req.path, resp.StatusCode, req.want, b)
+			t.Fatalf("request %d %s %s: status %d, want %d: %s", i, req.method, req.url, resp.StatusCode, req.want, b)
 		}
 	}
 	return scrapeUntil(t, base+"/metrics", logs, func(f map[string]*dto.MetricFamily) bool {
-		return f["ragserver_tokens_total"] != nil
+		return f["ragserver_tokens_total"] != nil && f["ragserver_upstream_retries_total"] != nil
 	})
 }
 
