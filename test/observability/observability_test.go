@@ -243,7 +243,7 @@ func selectorsOf(t *testing.T, p parser.Parser, where, expr string) []selector {
 		s := selector{where: where, equal: map[string]string{}}
 		for _, m := range vs.LabelMatchers {
 			switch {
-			case m.Name == labels.MetricName:
+			case m.Name == model.MetricNameLabel:
 				s.metric = m.Value
 			case m.Type == labels.MatchEqual && m.Value != "" && !slices.Contains(targetLabels, m.Name):
 				s.equal[m.Name] = m.Value
