@@ -59,6 +59,9 @@ manifests: controller-gen ## Generate the CRD and RBAC (ClusterRole) from the AP
 	@mkdir -p charts/ragops/crds charts/ragops/files
 	@cp config/crd/bases/*.yaml charts/ragops/crds/
 	@sed -n '/^rules:/,$$p' config/rbac/role.yaml | tail -n +2 >charts/ragops/files/manager-rules.yaml
+	@# ...and of the observability sources in config/: the dashboard, and the spec of the alert rules.
+	@cp config/grafana/ragops-dashboard.json charts/ragops/files/
+	@sed -n '/^spec:/,$$p' config/prometheus/ragops-rules.yaml | tail -n +2 >charts/ragops/files/ragops-rules.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -81,7 +84,14 @@ lint: golangci-lint ## Run golangci-lint (config: .golangci.yml).
 .PHONY: test
 test: manifests generate fmt vet envtest chroma helm node-clients chromium poppler versitygw ## Run all tests: envtest (real kube-apiserver), real Chroma, OpenAI clients, Chromium, pdftotext, versitygw (S3), a Git server, fuzz smoke.
 	$(TEST_ENV) $(GO) test ./... -count=1 -timeout 20m
+	$(MAKE) --no-print-directory test-observability
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# test/observability is a module of its own (Prometheus' rule and PromQL parsers bring a large
+# dependency tree): the dashboard and alerts against the metrics of a running operator and server.
+.PHONY: test-observability
+test-observability: envtest ## Parse the alert rules and dashboard with Prometheus' parsers; check every metric they name on a running operator and server.
+	cd test/observability && KUBEBUILDER_ASSETS=$(ENVTEST_ASSETS) $(GO) test ./... -count=1 -timeout 10m
 
 SOAK_KILLS ?= 500
 .PHONY: soak
@@ -145,6 +155,7 @@ verify: ## Regenerate everything and fail when the tree differs from git.
 	$(MAKE) --no-print-directory manifests generate fmt
 	$(GO) mod tidy
 	cd test/pdfcompare && $(GO) mod tidy
+	cd test/observability && $(GO) mod tidy
 	$(MAKE) --no-print-directory docker-deps
 	@if [ -n "$$(git status --porcelain -- . ':!bin')" ]; then \
 	  echo "verify: generated files or go.mod are stale; run 'make manifests generate fmt' and 'go mod tidy' and commit:"; \
@@ -255,6 +266,11 @@ docker-push: ## Push the operator and ragserver images (set IMG_REPO to your reg
 test-e2e: docker-build helm kubectl ## Users' sequence on a real cluster (the local one unless KUBECONFIG is set).
 	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
 	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) hack/e2e.sh
+
+.PHONY: test-e2e-autoscaling
+test-e2e-autoscaling: docker-build helm kubectl ## The autoscaling phase on a real cluster: metrics-server from Go modules, load, HPA up to 3 and back to 1; prints the times.
+	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
+	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) hack/e2e-autoscaling.sh
 
 .PHONY: cluster-up
 cluster-up: ## Build (once) and start the local single-node cluster; prints its kubeconfig path.

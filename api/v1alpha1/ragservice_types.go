@@ -53,6 +53,7 @@ const (
 
 // RagServiceSpec is the desired state of a RagService.
 //
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.replicas) || self.replicas >= 1",message="replicas must be at least 1 while autoscaling is set (a HorizontalPodAutoscaler does not scale a target at zero); remove autoscaling to scale to zero"
 // +kubebuilder:validation:XValidation:rule="has(self.secretRef) || (has(self.baseURL) && size(self.baseURL) > 0)",message="secretRef is required unless baseURL points to a keyless OpenAI-compatible server"
 type RagServiceSpec struct {
 	// model is the chat model the RAG server answers with, e.g. gpt-4o-mini.
@@ -129,6 +130,92 @@ type RagServiceSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Auth AuthSpec `json:"auth,omitzero"`
+
+	// autoscaling lets a HorizontalPodAutoscaler (autoscaling/v2) that the
+	// operator creates own replicas: the HPA targets this RagService through
+	// its scale subresource and writes spec.replicas; the operator only
+	// follows spec.replicas and never writes it. Removing autoscaling
+	// deletes the HPA and leaves replicas at its last value.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
+
+	// monitoring makes the operator create a ServiceMonitor
+	// (monitoring.coreos.com/v1) for the server when the Prometheus
+	// Operator's CRD is installed.
+	// +optional
+	Monitoring *MonitoringSpec `json:"monitoring,omitempty"`
+}
+
+// AutoscalingSpec configures the server's HorizontalPodAutoscaler.
+//
+// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
+// +kubebuilder:validation:XValidation:rule="has(self.targetCPUUtilizationPercentage) || has(self.targetRequestsInFlight)",message="autoscaling needs at least one target: targetCPUUtilizationPercentage or targetRequestsInFlight"
+type AutoscalingSpec struct {
+	// minReplicas is the fewest server replicas the autoscaler keeps.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+
+	// maxReplicas is the most server replicas the autoscaler starts.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// targetCPUUtilizationPercentage is the average CPU use of the server
+	// pods, in percent of their CPU request, that the autoscaler aims at
+	// (needs metrics-server). The server container always has a CPU
+	// request (spec.server.resources or the operator's default), so the
+	// percentage is defined.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
+
+	// targetRequestsInFlight is the average number of requests in flight
+	// per server pod that the autoscaler aims at: the server's own gauge
+	// ragserver_http_requests_in_flight, as a Pods metric. It needs a
+	// custom metrics adapter (for example prometheus-adapter) serving that
+	// metric under the same name.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	TargetRequestsInFlight *int32 `json:"targetRequestsInFlight,omitempty"`
+
+	// scaleDownStabilizationSeconds is how long the autoscaler looks back
+	// before it scales down: it takes the highest recommendation of that
+	// window, so a short lull does not drop pods (Kubernetes' default is
+	// 300).
+	// +optional
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	ScaleDownStabilizationSeconds *int32 `json:"scaleDownStabilizationSeconds,omitempty"`
+}
+
+// MonitoringSpec configures the Prometheus Operator objects of the server.
+type MonitoringSpec struct {
+	// enabled creates a ServiceMonitor that scrapes /metrics of every server
+	// pod. Without the monitoring.coreos.com CRD the operator reports
+	// MonitoringReady=False (CRDNotInstalled) and creates it once the CRD
+	// appears; the RagService is Ready either way.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// interval between scrapes, e.g. 30s; empty means Prometheus' default.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^(0|(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$`
+	// +kubebuilder:validation:MaxLength=32
+	Interval string `json:"interval,omitempty"`
+
+	// labels are added to the ServiceMonitor, for a Prometheus whose
+	// serviceMonitorSelector picks monitors by label (e.g. release:
+	// kube-prometheus-stack).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // AuthMode says whether the RAG server requires a bearer token.
@@ -661,6 +748,10 @@ const (
 	// the current spec (and schedule) asks. It does not gate Ready: a server
 	// answers from the last complete index while a sync runs.
 	ConditionIndexed = "Indexed"
+	// ConditionMonitoringReady says whether the ServiceMonitor of
+	// spec.monitoring exists; present only while monitoring is enabled.
+	// It does not count towards Ready.
+	ConditionMonitoringReady = "MonitoringReady"
 )
 
 // Condition reasons of a RagService.
@@ -712,6 +803,10 @@ const (
 	ReasonIndexFailed = "IndexFailed"
 	// ReasonNoDocuments: spec.documents is unset; nothing to index.
 	ReasonNoDocuments = "NoDocuments"
+	// ReasonCRDNotInstalled: spec.monitoring is enabled but the cluster has
+	// no ServiceMonitor CRD; the operator creates the monitor once it
+	// appears.
+	ReasonCRDNotInstalled = "CRDNotInstalled"
 )
 
 // RagServiceStatus is the observed state of a RagService.
@@ -750,6 +845,18 @@ type RagServiceStatus struct {
 	// found, per source.
 	// +optional
 	Index *IndexStatus `json:"index,omitempty"`
+
+	// autoscaling is the state of the HorizontalPodAutoscaler while
+	// spec.autoscaling is set.
+	// +optional
+	Autoscaling *AutoscalingStatus `json:"autoscaling,omitempty"`
+
+	// lastError is the most recent reason a reconcile pass could not finish
+	// (an invalid spec, a missing input, a failed API call). It stays after
+	// the RagService recovers, so that on-call sees what happened; the
+	// Ready condition says whether it still holds.
+	// +optional
+	LastError *LastError `json:"lastError,omitempty"`
 }
 
 // IndexStatus is the state of the index of the declared sources.
@@ -826,6 +933,42 @@ type SkippedFile struct {
 	Reason string `json:"reason"`
 }
 
+// AutoscalingStatus is what the HorizontalPodAutoscaler reports.
+type AutoscalingStatus struct {
+	// hpaName is the name of the HorizontalPodAutoscaler.
+	// +optional
+	HPAName string `json:"hpaName,omitempty"`
+	// minReplicas and maxReplicas are the bounds in force.
+	// +optional
+	MinReplicas int32 `json:"minReplicas,omitempty"`
+	// +optional
+	MaxReplicas int32 `json:"maxReplicas,omitempty"`
+	// currentReplicas is the number of pods the autoscaler last saw.
+	// +optional
+	CurrentReplicas int32 `json:"currentReplicas,omitempty"`
+	// desiredReplicas is the number of pods the autoscaler last asked for.
+	// +optional
+	DesiredReplicas int32 `json:"desiredReplicas,omitempty"`
+	// lastScaleTime is when the autoscaler last changed replicas.
+	// +optional
+	LastScaleTime *metav1.Time `json:"lastScaleTime,omitempty"`
+	// message is the autoscaler's own account of why it cannot scale or
+	// is limited (its AbleToScale, ScalingActive and ScalingLimited
+	// conditions); empty when it scales freely.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// LastError is a reconcile failure as the user saw it.
+type LastError struct {
+	// message of the failure.
+	// +required
+	Message string `json:"message"`
+	// time the failure was first seen with this message.
+	// +required
+	Time metav1.Time `json:"time"`
+}
+
 // RagService is a retrieval augmented generation service: a RAG server
 // Deployment and Service, and a Chroma vector store with its volume.
 //
@@ -840,7 +983,10 @@ type SkippedFile struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Documents",type=integer,JSONPath=`.status.index.documents`
 // +kubebuilder:printcolumn:name="Reason",type=string,priority=1,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Min",type=integer,priority=1,JSONPath=`.status.autoscaling.minReplicas`
+// +kubebuilder:printcolumn:name="Max",type=integer,priority=1,JSONPath=`.status.autoscaling.maxReplicas`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,priority=1,JSONPath=`.status.endpoint`
+// +kubebuilder:printcolumn:name="Last-Error",type=string,priority=1,JSONPath=`.status.lastError.message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 50",message="metadata.name must be a DNS-1035 label of at most 50 characters (it names Services such as <name>-chroma)"
 type RagService struct {

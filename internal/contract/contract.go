@@ -127,6 +127,21 @@ const (
 	DefaultDrainPeriod = 5 * time.Second
 )
 
+// Autoscaling signals of the server.
+const (
+	// MetricRequestsInFlight is the server's gauge of requests being served
+	// (API routes; not probes or scrapes). The server exposes it on
+	// /metrics; the operator names it in the HorizontalPodAutoscaler's Pods
+	// metric for spec.autoscaling.targetRequestsInFlight.
+	MetricRequestsInFlight = "ragserver_http_requests_in_flight"
+	// DefaultServerCPURequest is the CPU request of the server container
+	// when spec.server.resources sets none: an HPA's CPU utilisation is a
+	// percentage of the request, so the container always has one. A tenth
+	// of a core is what one server uses under a steady trickle of queries
+	// (embedding and generation happen upstream).
+	DefaultServerCPURequest = "100m"
+)
+
 // ChunkOverlap is the effective overlap: the given one, or, when unset, the
 // default overlap capped at a fifth of the chunk size, so that a default
 // never makes a valid chunk size invalid.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -31,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
@@ -216,6 +218,9 @@ func extractPVC(o *corev1.PersistentVolumeClaim) (any, error) {
 }
 func extractNetworkPolicy(o *networkingv1.NetworkPolicy) (any, error) {
 	return networkingv1ac.ExtractNetworkPolicy(o, FieldOwner)
+}
+func extractHPA(o *autoscalingv2.HorizontalPodAutoscaler) (any, error) {
+	return autoscalingv2ac.ExtractHorizontalPodAutoscaler(o, FieldOwner)
 }
 func extractPDB(o *policyv1.PodDisruptionBudget) (any, error) {
 	return policyv1ac.ExtractPodDisruptionBudget(o, FieldOwner)

@@ -23,6 +23,7 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -131,6 +132,10 @@ func transformChild() toolscache.TransformFunc {
 		case *corev1.PersistentVolumeClaim:
 			// checkRetainedVolume reads the spec; it is small.
 			owned, err = extractPVC(o)
+		case *autoscalingv2.HorizontalPodAutoscaler:
+			// status.autoscaling reports the bounds in force.
+			owned, err = extractHPA(o)
+			o.Spec = autoscalingv2.HorizontalPodAutoscalerSpec{MinReplicas: o.Spec.MinReplicas, MaxReplicas: o.Spec.MaxReplicas}
 		default:
 			return nil, fmt.Errorf("no child transform for %T", in)
 		}

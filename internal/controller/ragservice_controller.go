@@ -25,6 +25,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -86,6 +87,10 @@ type scope struct {
 	serverService    *corev1.Service
 	chromaDeployment *appsv1.Deployment
 	pvc              *corev1.PersistentVolumeClaim
+	hpa              *autoscalingv2.HorizontalPodAutoscaler
+	// monitoring is the MonitoringReady condition; nil when monitoring is
+	// disabled or the pass did not get to it.
+	monitoring *condition
 	// created lists the children this pass created, for one event.
 	created []string
 
@@ -126,9 +131,13 @@ func (s *scope) requeue(d time.Duration) {
 func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	rs := &ragv1alpha1.RagService{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rs); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetRagService(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !rs.DeletionTimestamp.IsZero() {
+		forgetRagService(req.NamespacedName)
 		// No finalizer: owned children go by garbage collection and a
 		// retained volume carries no owner reference.
 		return ctrl.Result{}, nil
@@ -161,6 +170,8 @@ func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.reconcileAuth,
 		r.reconcileServer,
 		r.reconcileIndex,
+		r.reconcileAutoscaling,
+		r.reconcileMonitoring,
 	} {
 		if err := step(ctx, s); err != nil {
 			return ctrl.Result{}, err

@@ -21,12 +21,15 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -75,14 +78,21 @@ func CacheOptions(namespaces []string) cache.Options {
 		// What the cached objects keep: see ragservice_cache.go.
 		DefaultTransform: transformStripAll(),
 		ByObject: map[client.Object]cache.ByObject{
-			&appsv1.Deployment{}:            child,
-			&corev1.Service{}:               child,
-			&corev1.PersistentVolumeClaim{}: child,
-			&networkingv1.NetworkPolicy{}:   child,
-			&policyv1.PodDisruptionBudget{}: child,
-			&batchv1.Job{}:                  {Label: children, Transform: transformJob()},
-			&corev1.Secret{}:                metadataOnly,
-			&corev1.ConfigMap{}:             metadataOnly,
+			&appsv1.Deployment{}:                     child,
+			&corev1.Service{}:                        child,
+			&corev1.PersistentVolumeClaim{}:          child,
+			&networkingv1.NetworkPolicy{}:            child,
+			&policyv1.PodDisruptionBudget{}:          child,
+			&autoscalingv2.HorizontalPodAutoscaler{}: child,
+			&batchv1.Job{}:                           {Label: children, Transform: transformJob()},
+			// Only the ServiceMonitor CRD, metadata only: its presence
+			// decides whether spec.monitoring can be honoured.
+			crdMetadata(): {
+				Field:     fields.OneTermEqualSelector("metadata.name", resources.ServiceMonitorCRDName),
+				Transform: transformStripAll(),
+			},
+			&corev1.Secret{}:    metadataOnly,
+			&corev1.ConfigMap{}: metadataOnly,
 		},
 	}
 	if len(namespaces) > 0 {
@@ -92,6 +102,15 @@ func CacheOptions(namespaces []string) cache.Options {
 		}
 	}
 	return opts
+}
+
+// crdGVK is the kind of CustomResourceDefinitions, watched as metadata.
+var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+
+func crdMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(crdGVK)
+	return m
 }
 
 // ClientOptions makes typed reads of Secrets and ConfigMaps bypass the cache,
@@ -147,6 +166,8 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&batchv1.Job{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		WatchesMetadata(crdMetadata(), handler.EnqueueRequestsFromMapFunc(r.mapMonitoringCRD)).
 		Watches(&corev1.PersistentVolumeClaim{}, handler.EnqueueRequestsFromMapFunc(r.mapVolume)).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.mapSecret)).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.mapReferrers(IndexConfigMapRef))).

@@ -20,8 +20,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,6 +101,27 @@ func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, e
 		})
 	}
 
+	if s.monitoring != nil {
+		meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{
+			Type:               ragv1alpha1.ConditionMonitoringReady,
+			Status:             s.monitoring.status,
+			Reason:             s.monitoring.reason,
+			Message:            s.monitoring.message,
+			ObservedGeneration: rs.Generation,
+		})
+	} else if !resources.MonitoringEnabled(rs) {
+		meta.RemoveStatusCondition(&rs.Status.Conditions, ragv1alpha1.ConditionMonitoringReady)
+	}
+	readyValue := 0.0
+	if ready.status == metav1.ConditionTrue {
+		readyValue = 1
+	}
+	readyGauge.WithLabelValues(rs.Namespace, rs.Name).Set(readyValue)
+	if err != nil && (rs.Status.LastError == nil || rs.Status.LastError.Message != ready.message) {
+		rs.Status.LastError = &ragv1alpha1.LastError{Message: ready.message, Time: metav1.NewTime(s.start.Truncate(time.Second))}
+	}
+	rs.Status.Autoscaling = autoscalingStatus(rs, s.hpa)
+
 	rs.Status.Selector = resources.ServerSelector(rs)
 	rs.Status.Replicas, rs.Status.ReadyReplicas = 0, 0
 	if d := s.serverDeployment; d != nil {
@@ -129,6 +152,11 @@ func (r *RagServiceReconciler) observeChildren(ctx context.Context, s *scope) {
 	if s.serverService == nil {
 		if svc := (&corev1.Service{}); get(rs.Name, svc) {
 			s.serverService = svc
+		}
+	}
+	if s.hpa == nil && resources.Autoscaled(rs) {
+		if hpa := (&autoscalingv2.HorizontalPodAutoscaler{}); get(resources.HPAName(rs), hpa) {
+			s.hpa = hpa
 		}
 	}
 	if !resources.ManagesChroma(rs) {

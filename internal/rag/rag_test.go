@@ -373,7 +373,6 @@ func TestLoadDirReadsDocumentFormats(t *testing.T) {
 	}
 }
 
-
 func TestSyncKeepsTheRecordsOfASkippedJSONFile(t *testing.T) {
 	svc, _, _ := setup(t, rag.Options{ChunkSize: 40})
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/vectorstore"
 )
 
@@ -26,6 +27,7 @@ type metrics struct {
 	chunks    *prometheus.CounterVec
 	rerankErr prometheus.Counter
 	startupOK prometheus.Gauge
+	inFlight  prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -61,8 +63,12 @@ func newMetrics() *metrics {
 			Name: "ragserver_startup_ingestion_done",
 			Help: "1 once the start-up ingestion of DOCS_DIR has finished.",
 		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: contract.MetricRequestsInFlight,
+			Help: "Requests being served, probes and scrapes excepted: the autoscaling signal of spec.autoscaling.targetRequestsInFlight.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.upstream, m.retries, m.tokens, m.chunks, m.rerankErr, m.startupOK,
+	m.reg.MustRegister(m.requests, m.upstream, m.retries, m.tokens, m.chunks, m.rerankErr, m.startupOK, m.inFlight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -104,6 +110,10 @@ func (m *metrics) RerankFailed() { m.rerankErr.Inc() }
 func (m *metrics) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if !isHousekeeping(r.URL.Path) {
+			m.inFlight.Inc()
+			defer m.inFlight.Dec()
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		route := r.Pattern
@@ -112,6 +122,16 @@ func (m *metrics) instrument(next http.Handler) http.Handler {
 		}
 		m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.code())).Observe(time.Since(start).Seconds())
 	})
+}
+
+// isHousekeeping reports whether a path is a probe or the metrics scrape,
+// which do not count as load.
+func isHousekeeping(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // methodLabel is the method as a metric label: the standard methods of RFC

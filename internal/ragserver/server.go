@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ragops/ragops/internal/docformat"
 	"github.com/ragops/ragops/internal/contract"
+	"github.com/ragops/ragops/internal/docformat"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/rag"
 	"github.com/ragops/ragops/internal/vectorstore"

@@ -22,6 +22,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -102,9 +103,7 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 		WithLivenessProbe(httpProbe("/healthz", 10, 3)).
 		WithReadinessProbe(httpProbe("/readyz", 5, 3)).
 		WithSecurityContext(restrictedContainerSecurityContext(true))
-	if r := resourceRequirements(rs.Spec.Server.Resources); r != nil {
-		container.WithResources(r)
-	}
+	container.WithResources(resourceRequirements(ServerResources(rs)))
 
 	return appsv1ac.Deployment(rs.Name, rs.Namespace).
 		WithLabels(Labels(rs, ComponentServer)).
@@ -131,6 +130,30 @@ func ServerDeployment(rs *ragv1alpha1.RagService, in ServerInputs) *appsv1ac.Dep
 					WithSecurityContext(restrictedPodSecurityContext()).
 					WithContainers(container).
 					WithVolumes(volumes...))))
+}
+
+// ServerResources returns the server container's resources: spec.server.
+// resources, with a CPU request of contract.DefaultServerCPURequest when it
+// sets none (an HPA's CPU utilisation is a percentage of the request). A CPU
+// limit below the default lowers the default request to the limit, which the
+// API server would otherwise refuse.
+func ServerResources(rs *ragv1alpha1.RagService) *ragv1alpha1.ResourceRequirements {
+	out := &ragv1alpha1.ResourceRequirements{}
+	if r := rs.Spec.Server.Resources; r != nil {
+		out = r.DeepCopy()
+	}
+	if _, ok := out.Requests[corev1.ResourceCPU]; ok {
+		return out
+	}
+	cpu := resource.MustParse(contract.DefaultServerCPURequest)
+	if limit, ok := out.Limits[corev1.ResourceCPU]; ok && limit.Cmp(cpu) < 0 {
+		cpu = limit
+	}
+	if out.Requests == nil {
+		out.Requests = corev1.ResourceList{}
+	}
+	out.Requests[corev1.ResourceCPU] = cpu
+	return out
 }
 
 // serverEnv is the RAG server's configuration (see internal/contract).

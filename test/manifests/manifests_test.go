@@ -46,7 +46,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases")},
+		// The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs
+		// (generated from its API types), for the optional observability
+		// objects of the chart and config/.
+		CRDDirectoryPaths:     []string{filepath.Join(repoRoot, "config", "crd", "bases"), filepath.Join(repoRoot, "test", "testdata", "monitoring-crds")},
 		ErrorIfCRDPathMissing: true,
 	}
 	var err error
@@ -238,6 +241,13 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 			"--set", "manager.kubeAPIBurst=100",
 			"--set", "manager.memoryLimit=200Mi",
 		},
+		"observability": {
+			"--set", "metrics.serviceMonitor.enabled=true",
+			"--set", "grafanaDashboard.enabled=true",
+			"--set", "grafanaDashboard.namespace=monitoring",
+			"--set", "prometheusRule.enabled=true",
+			"--set", "prometheusRule.labels.release=kube-prometheus-stack",
+		},
 	}
 	for name, extra := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -306,6 +316,10 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 				t.Errorf("manager container securityContext is not restricted: %v", sc)
 			}
 
+			if name == "observability" {
+				checkObservability(t, objs, "-dashboard", "monitoring")
+			}
+
 			var nonCRD []*unstructured.Unstructured
 			for _, o := range objs {
 				if o.GetKind() != "CustomResourceDefinition" {
@@ -315,6 +329,56 @@ func TestHelmChartAgainstAPIServer(t *testing.T) {
 			dryRunApply(t, nonCRD)
 		})
 	}
+}
+
+// checkObservability checks that the rendered dashboard ConfigMap and
+// PrometheusRule carry the sources in config/ unchanged, with the label of
+// Grafana's dashboard sidecar.
+func checkObservability(t *testing.T, objs []*unstructured.Unstructured, dashboardName, dashboardNamespace string) {
+	t.Helper()
+	cm := find(objs, "ConfigMap", dashboardName)
+	if cm == nil {
+		t.Fatal("no dashboard ConfigMap rendered")
+	}
+	if cm.GetLabels()["grafana_dashboard"] != "1" || (dashboardNamespace != "" && cm.GetNamespace() != dashboardNamespace) {
+		t.Errorf("dashboard ConfigMap %s/%s labels %v: want grafana_dashboard=1 in %q", cm.GetNamespace(), cm.GetName(), cm.GetLabels(), dashboardNamespace)
+	}
+	source, err := os.ReadFile(filepath.Join(repoRoot, "config", "grafana", "ragops-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "ragops-dashboard.json")
+	if strings.TrimSpace(data) != strings.TrimSpace(string(source)) {
+		t.Error("the dashboard in the ConfigMap differs from config/grafana/ragops-dashboard.json: run `make manifests`")
+	}
+	rule := find(objs, "PrometheusRule", "ragops")
+	if rule == nil {
+		t.Fatal("no PrometheusRule rendered")
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "prometheus", "ragops-rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := yaml.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rule.Object["spec"], want["spec"]) {
+		t.Error("the PrometheusRule's spec differs from config/prometheus/ragops-rules.yaml: run `make manifests`")
+	}
+}
+
+// TestKustomizeObservabilityAgainstAPIServer: config/grafana and
+// config/prometheus render the same dashboard and rules as the chart, and the
+// API server (with the Prometheus Operator's CRDs) accepts them.
+func TestKustomizeObservabilityAgainstAPIServer(t *testing.T) {
+	kubectl := tool(t, "RAGOPS_KUBECTL_BIN")
+	var objs []*unstructured.Unstructured
+	for _, dir := range []string{"config/grafana", "config/prometheus"} {
+		objs = append(objs, decodeAll(t, run(t, kubectl, "kustomize", dir))...)
+	}
+	checkObservability(t, objs, "grafana-dashboard", "system")
+	dryRunApply(t, objs)
 }
 
 func TestKustomizeDefaultAgainstAPIServer(t *testing.T) {

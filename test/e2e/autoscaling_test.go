@@ -1,0 +1,359 @@
+//go:build e2e && autoscaling
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAutoscalingOnCluster is the autoscaling phase of issue 14, on a real
+// cluster with a real metrics-server (built from its Go module, see
+// hack/e2e-autoscaling.sh) and the real HPA controller: a RagService with
+// autoscaling 1..3 on CPU scales up under load driven from inside the
+// cluster, and back down once the load stops (scale-down window shortened to
+// 30 s). It prints the times.
+//
+// Not part of make test-e2e: run it with `make test-e2e-autoscaling`.
+//
+// Environment: that of TestEndToEnd, plus RAGOPS_METRICS_SERVER_IMAGE.
+func TestAutoscalingOnCluster(t *testing.T) {
+	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
+	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
+	mustEnv(t, "KUBECONFIG")
+	operatorImage = mustEnv(t, "RAGOPS_OPERATOR_IMAGE")
+	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
+	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
+	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+	metricsServerImage := mustEnv(t, "RAGOPS_METRICS_SERVER_IMAGE")
+	defer func() {
+		timingsMu.Lock()
+		defer timingsMu.Unlock()
+		fmt.Fprintf(os.Stderr, "\nautoscaling e2e timings:\n%s\n", strings.Join(timings, "\n"))
+	}()
+	defer dumpOnFailure(t)
+
+	end := phase(t, "A0 metrics-server v0.8.0 (--kubelet-insecure-tls); node metrics served")
+	kubectlApply(t, metricsServerManifest(metricsServerImage))
+	waitRolledOut(t, "kube-system", "metrics-server")
+	eventually(t, "kubectl top nodes answers", 3*time.Minute, func() error {
+		_, err := cmdRun(t, "", kubectlBin, "top", "nodes")
+		return err
+	})
+	end()
+
+	end = phase(t, "A0 helm upgrade --install ragops; fake model API")
+	opRepo, opTag := splitImage(operatorImage)
+	rsRepo, rsTag := splitImage(ragserverImage)
+	helm(t, "upgrade", "--install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
+		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
+		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
+		"--wait", "--timeout", "3m")
+	kubectlApply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", appNS))
+	kubectlApply(t, fakeServerManifest("key-1"))
+	kubectlApply(t, apiKeySecret("openai", "key-1"))
+	kubectlApply(t, docsConfigMap)
+	waitRolledOut(t, appNS, fakeName)
+	end()
+
+	const name = "burst"
+	end = phase(t, "A1 RagService with autoscaling 1..3 on CPU; Ready with an HPA")
+	kubectlApply(t, ragService(name, "openai", "fake-chat-1", 1, "Delete", `  auth:
+    mode: Disabled
+  server:
+    resources:
+      requests:
+        cpu: 50m
+  autoscaling:
+    minReplicas: 1
+    maxReplicas: 3
+    targetCPUUtilizationPercentage: 50
+    scaleDownStabilizationSeconds: 30
+`))
+	waitReady(t, name, 5*time.Minute)
+	eventually(t, "the HPA reads the pods' CPU", 3*time.Minute, func() error {
+		h, err := getHPA(t, name)
+		if err != nil {
+			return err
+		}
+		if h.Spec.ScaleTargetRef.Kind != "RagService" || h.Spec.MinReplicas != 1 || h.Spec.MaxReplicas != 3 {
+			return fmt.Errorf("HPA spec %+v", h.Spec)
+		}
+		if len(h.Status.CurrentMetrics) == 0 {
+			return fmt.Errorf("no current metrics yet (conditions %+v)", h.Status.Conditions)
+		}
+		return nil
+	})
+	t.Logf("kubectl get rag -o wide:\n%s", kubectl(t, "-n", appNS, "get", "rag", name, "-o", "wide"))
+	end()
+
+	end = phase(t, "A2 load from inside the cluster until 3 ready replicas")
+	loadStart := time.Now()
+	kubectlApply(t, loadManifest(name))
+	var firstScale time.Duration
+	eventually(t, "the HPA asks for more than one replica", 5*time.Minute, func() error {
+		h, err := getHPA(t, name)
+		if err != nil {
+			return err
+		}
+		if h.Status.DesiredReplicas <= 1 {
+			return fmt.Errorf("desired %d, metrics %s", h.Status.DesiredReplicas, h.Status.CurrentMetrics)
+		}
+		firstScale = time.Since(loadStart)
+		return nil
+	})
+	eventually(t, "3 ready server pods", 5*time.Minute, func() error {
+		r, err := getRag(t, name)
+		if err != nil {
+			return err
+		}
+		if n := readyServerPods(t, name); n != 3 || r.Status.ReadyReplicas != 3 {
+			return fmt.Errorf("ready pods %d, status.readyReplicas %d", n, r.Status.ReadyReplicas)
+		}
+		return nil
+	})
+	upTo3 := time.Since(loadStart)
+	t.Logf("kubectl get rag -o wide under load:\n%s", kubectl(t, "-n", appNS, "get", "rag", name, "-o", "wide"))
+	end()
+
+	end = phase(t, "A3 stop the load; back to one replica")
+	kubectl(t, "-n", appNS, "delete", "deployment", "load", "--wait=true")
+	loadStop := time.Now()
+	eventually(t, "one server pod again", 6*time.Minute, func() error {
+		r, err := getRag(t, name)
+		if err != nil {
+			return err
+		}
+		if n := readyServerPods(t, name); n != 1 || r.Status.Replicas != 1 {
+			return fmt.Errorf("ready pods %d, status.replicas %d", n, r.Status.Replicas)
+		}
+		return nil
+	})
+	downTo1 := time.Since(loadStop)
+	waitReady(t, name, 2*time.Minute)
+	end()
+
+	report := fmt.Sprintf("autoscaling: load start -> HPA asks for more: %s; -> 3 ready replicas: %s; load stop -> 1 replica: %s (scale-down window 30 s)",
+		firstScale.Round(time.Second), upTo3.Round(time.Second), downTo1.Round(time.Second))
+	t.Log(report)
+	timingsMu.Lock()
+	timings = append(timings, report)
+	timingsMu.Unlock()
+	kubectl(t, "-n", appNS, "delete", "rag", name, "--wait=true")
+}
+
+type hpaState struct {
+	Spec struct {
+		ScaleTargetRef struct{ Kind, Name string } `json:"scaleTargetRef"`
+		MinReplicas    int32                       `json:"minReplicas"`
+		MaxReplicas    int32                       `json:"maxReplicas"`
+	} `json:"spec"`
+	Status struct {
+		CurrentReplicas int32             `json:"currentReplicas"`
+		DesiredReplicas int32             `json:"desiredReplicas"`
+		CurrentMetrics  json.RawMessage   `json:"currentMetrics"`
+		Conditions      []json.RawMessage `json:"conditions"`
+	} `json:"status"`
+}
+
+func getHPA(t *testing.T, name string) (*hpaState, error) {
+	out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "hpa", name, "-o", "json")
+	if err != nil {
+		return nil, err
+	}
+	var h hpaState
+	if err := json.Unmarshal([]byte(out), &h); err != nil {
+		return nil, err
+	}
+	if string(h.Status.CurrentMetrics) == "null" {
+		h.Status.CurrentMetrics = nil
+	}
+	return &h, nil
+}
+
+// loadManifest drives /query at the RagService from inside the cluster: 8
+// concurrent loops in Node (the local Chroma image carries Node and its
+// fetch), through the Service, as any client in the namespace.
+func loadManifest(rag string) string {
+	script := fmt.Sprintf(`const url = "http://%s.%s.svc/query";
+const body = JSON.stringify({question: "How much did revenue grow in the third quarter?"});
+let n = 0, failed = 0;
+async function loop() {
+  for (;;) {
+    try {
+      const r = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json"}, body});
+      await r.text();
+      if (r.status !== 200) failed++;
+    } catch (e) { failed++; }
+    n++;
+  }
+}
+setInterval(() => console.log(JSON.stringify({requests: n, failed})), 10000);
+for (let i = 0; i < 8; i++) loop();`, rag, appNS)
+	quoted, _ := json.Marshal(script)
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: load
+  namespace: %[1]s
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: load}
+  template:
+    metadata:
+      labels: {app: load}
+    spec:
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: load
+        image: %[2]s
+        imagePullPolicy: IfNotPresent
+        command: ["node", "-e", %[3]s]
+        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+`, appNS, chromaImage, quoted)
+}
+
+// metricsServerManifest is metrics-server v0.8.0's own components.yaml with
+// two changes for the local cluster: --kubelet-insecure-tls (its kubelets
+// serve self-signed certificates; the flag metrics-server documents for
+// that), and, because the local kube-apiserver runs without the aggregation
+// layer's front-proxy client certificate, the metrics API paths are allowed
+// without a delegated authorisation check (a test cluster only).
+func metricsServerManifest(image string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:aggregated-metrics-reader
+  labels:
+    k8s-app: metrics-server
+    rbac.authorization.k8s.io/aggregate-to-admin: "true"
+    rbac.authorization.k8s.io/aggregate-to-edit: "true"
+    rbac.authorization.k8s.io/aggregate-to-view: "true"
+rules:
+- apiGroups: [metrics.k8s.io]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: system:metrics-server
+  labels: {k8s-app: metrics-server}
+rules:
+- apiGroups: [""]
+  resources: [nodes/metrics]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [pods, nodes]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: metrics-server-auth-reader
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: metrics-server:system:auth-delegator
+  labels: {k8s-app: metrics-server}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: system:metrics-server
+  labels: {k8s-app: metrics-server}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:metrics-server}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+spec:
+  selector: {k8s-app: metrics-server}
+  ports: [{name: https, port: 443, protocol: TCP, targetPort: https}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: metrics-server
+  namespace: kube-system
+  labels: {k8s-app: metrics-server}
+spec:
+  selector:
+    matchLabels: {k8s-app: metrics-server}
+  strategy: {rollingUpdate: {maxUnavailable: 0}}
+  template:
+    metadata:
+      labels: {k8s-app: metrics-server}
+    spec:
+      serviceAccountName: metrics-server
+      priorityClassName: system-cluster-critical
+      containers:
+      - name: metrics-server
+        image: %s
+        imagePullPolicy: IfNotPresent
+        args:
+        - --cert-dir=/tmp
+        - --secure-port=10250
+        - --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname
+        - --kubelet-use-node-status-port
+        - --metric-resolution=15s
+        - --kubelet-insecure-tls
+        - --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics,/apis/metrics.k8s.io/*
+        ports: [{containerPort: 10250, name: https, protocol: TCP}]
+        readinessProbe:
+          httpGet: {path: /readyz, port: https, scheme: HTTPS}
+          initialDelaySeconds: 20
+          periodSeconds: 10
+          failureThreshold: 3
+        livenessProbe:
+          httpGet: {path: /livez, port: https, scheme: HTTPS}
+          periodSeconds: 10
+          failureThreshold: 3
+        resources: {requests: {cpu: 100m, memory: 200Mi}}
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          runAsUser: 1000
+          seccompProfile: {type: RuntimeDefault}
+        volumeMounts: [{mountPath: /tmp, name: tmp-dir}]
+      volumes: [{emptyDir: {}, name: tmp-dir}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.metrics.k8s.io
+  labels: {k8s-app: metrics-server}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  insecureSkipTLSVerify: true
+  service: {name: metrics-server, namespace: kube-system}
+`, image)
+}
