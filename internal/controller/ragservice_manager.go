@@ -50,7 +50,7 @@ const (
 // CacheOptions scopes the manager's cache:
 //
 //   - RagServices: all of them (in the watched namespaces);
-//   - Deployments, Services, PersistentVolumeClaims, NetworkPolicies and
+//   - Deployments, StatefulSets, Services, PersistentVolumeClaims, NetworkPolicies and
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
 //     that is, the operator's children, with only the operator's own apply
 //     entry of managedFields;
@@ -69,6 +69,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		DefaultTransform: transformStripAll(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:            child,
+			&appsv1.StatefulSet{}:           child,
 			&corev1.Service{}:               child,
 			&corev1.PersistentVolumeClaim{}: child,
 			&networkingv1.NetworkPolicy{}:   child,
@@ -136,6 +137,7 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			predicate.AnnotationChangedPredicate{},
 		))).
 		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
