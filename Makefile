@@ -310,6 +310,10 @@ kubectl:
 helm: ## Build helm from Go modules into bin/cluster.
 	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build helm
 
+.PHONY: netpol
+netpol: ## Build kube-network-policies (the local cluster's NetworkPolicy enforcement) from Go modules into bin/cluster.
+	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build netpol
+
 .PHONY: chroma
 chroma: $(CHROMA) ## Install the Chroma 1.0.0 server (npm) into bin/chroma.
 $(CHROMA):

@@ -42,6 +42,8 @@ if [ -z "${KUBECONFIG:-}" ]; then
   t=$SECONDS
   "$LC" load "${images[@]}"
   log "images loaded in $((SECONDS - t)) s"
+  # The cluster's containers are processes of this host: the suite also watches them in /proc.
+  export RAGOPS_E2E_HOST_PROCESSES=1
 else
   log "using the cluster of KUBECONFIG=$KUBECONFIG"
   if [ -n "${IMAGE_LOAD_CMD:-}" ]; then

@@ -148,6 +148,23 @@ func markAvailable(t *testing.T, ns, name string) {
 	})
 }
 
+// markChromaAvailable plays the StatefulSet controller and the kubelet: it
+// reports Chroma's one replica of the current generation as ready.
+func markChromaAvailable(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		s := &appsv1.StatefulSet{}
+		if err := k8sClient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+			return err
+		}
+		s.Status = appsv1.StatefulSetStatus{
+			ObservedGeneration: s.Generation,
+			Replicas:           1, CurrentReplicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		}
+		return k8sClient.Status().Update(context.Background(), s)
+	})
+}
+
 // markUnavailable reports a Deployment with no ready replica.
 func markUnavailable(t *testing.T, ns, name string) {
 	t.Helper()

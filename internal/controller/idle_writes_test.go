@@ -51,8 +51,9 @@ func quiesce(t *testing.T, ns string, quiet time.Duration) []string {
 	return writes.in(ns)
 }
 
-// playDeploymentController marks every Deployment in ns available until all
-// RagServices there are Ready for their current generation.
+// playDeploymentController marks every Deployment and StatefulSet in ns
+// available until all RagServices there are Ready for their current
+// generation.
 func playDeploymentController(t *testing.T, ns string, want int, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
@@ -69,6 +70,21 @@ func playDeploymentController(t *testing.T, ns string, want int, timeout time.Du
 			}
 			d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
 			if err := k8sClient.Status().Update(ctx, d); err != nil {
+				return err
+			}
+		}
+		statefulSets := &appsv1.StatefulSetList{}
+		if err := k8sClient.List(ctx, statefulSets, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for i := range statefulSets.Items {
+			s := &statefulSets.Items[i]
+			n := ptr.Deref(s.Spec.Replicas, 1)
+			if s.Status.ObservedGeneration == s.Generation && s.Status.ReadyReplicas == n {
+				continue
+			}
+			s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, CurrentReplicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+			if err := k8sClient.Status().Update(ctx, s); err != nil {
 				return err
 			}
 		}
@@ -91,7 +107,8 @@ func playDeploymentController(t *testing.T, ns string, want int, timeout time.Du
 }
 
 // TestWritesPerRagService measures what one RagService costs in API writes
-// from creation to Ready, with the Deployments becoming available.
+// from creation to Ready, with the Deployment and StatefulSet becoming
+// available.
 func TestWritesPerRagService(t *testing.T) {
 	ns := newNamespace(t)
 	createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk"})

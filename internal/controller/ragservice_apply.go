@@ -203,6 +203,7 @@ func deref(p *string) string {
 }
 
 func newDeployment() *appsv1.Deployment             { return &appsv1.Deployment{} }
+func newStatefulSet() *appsv1.StatefulSet           { return &appsv1.StatefulSet{} }
 func newService() *corev1.Service                   { return &corev1.Service{} }
 func newPVC() *corev1.PersistentVolumeClaim         { return &corev1.PersistentVolumeClaim{} }
 func newNetworkPolicy() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} }
@@ -211,6 +212,9 @@ func newSecret() *corev1.Secret                     { return &corev1.Secret{} }
 func extractSecret(o *corev1.Secret) (any, error)   { return corev1ac.ExtractSecret(o, FieldOwner) }
 func extractDeployment(o *appsv1.Deployment) (any, error) {
 	return appsv1ac.ExtractDeployment(o, FieldOwner)
+}
+func extractStatefulSet(o *appsv1.StatefulSet) (any, error) {
+	return appsv1ac.ExtractStatefulSet(o, FieldOwner)
 }
 func extractService(o *corev1.Service) (any, error) { return corev1ac.ExtractService(o, FieldOwner) }
 func extractPVC(o *corev1.PersistentVolumeClaim) (any, error) {

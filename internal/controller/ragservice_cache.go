@@ -120,6 +120,9 @@ func transformChild() toolscache.TransformFunc {
 				Replicas: o.Spec.Replicas,
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: o.Spec.Template.Annotations}},
 			}
+		case *appsv1.StatefulSet:
+			owned, err = extractStatefulSet(o)
+			o.Spec = appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas}
 		case *corev1.Service:
 			owned, err = extractService(o)
 			o.Spec = corev1.ServiceSpec{}

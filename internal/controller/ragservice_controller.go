@@ -31,6 +31,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -83,14 +84,17 @@ type scope struct {
 	orphanedPVC string
 	// Live children as the pass last saw them (the apply answer, or the
 	// cache); nil when absent.
-	serverDeployment *appsv1.Deployment
-	serverService    *corev1.Service
-	chromaDeployment *appsv1.Deployment
-	pvc              *corev1.PersistentVolumeClaim
-	hpa              *autoscalingv2.HorizontalPodAutoscaler
+	serverDeployment  *appsv1.Deployment
+	serverService     *corev1.Service
+	chromaStatefulSet *appsv1.StatefulSet
+	pvc               *corev1.PersistentVolumeClaim
+	hpa               *autoscalingv2.HorizontalPodAutoscaler
 	// monitoring is the MonitoringReady condition; nil when monitoring is
 	// disabled or the pass did not get to it.
 	monitoring *condition
+	// chromaMoving says what the move of Chroma from its former Deployment
+	// to the StatefulSet waits for; empty when no move is under way.
+	chromaMoving string
 	// created lists the children this pass created, for one event.
 	created []string
 
@@ -114,7 +118,8 @@ func (s *scope) requeue(d time.Duration) {
 // +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices/status,verbs=get;patch
 // +kubebuilder:rbac:groups=rag.ragops.dev,resources=ragservices/finalizers,verbs=update
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 // +kubebuilder:rbac:groups="",resources=services;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
@@ -234,7 +239,7 @@ func (r *RagServiceReconciler) reconcileSpec(_ context.Context, s *scope) error 
 	return nil
 }
 
-// reconcileVectorStore runs Chroma (volume, Deployment, Service,
+// reconcileVectorStore runs Chroma (volume, StatefulSet, Service,
 // NetworkPolicy), or removes it when the RagService uses an external store.
 func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scope) error {
 	rs := s.rs
@@ -253,11 +258,20 @@ func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scop
 	}
 	s.pvc = pvc
 
-	d, err := applyChild(ctx, r, s, resources.ChromaDeployment(rs), newDeployment, extractDeployment)
+	moving, err := r.moveChromaOffDeployment(ctx, s)
 	if err != nil {
-		return fmt.Errorf("apply Chroma Deployment: %w", err)
+		return err
 	}
-	s.chromaDeployment = d
+	if moving == "" {
+		sts, err := applyChild(ctx, r, s, resources.ChromaStatefulSet(rs), newStatefulSet, extractStatefulSet)
+		if err != nil {
+			return fmt.Errorf("apply Chroma StatefulSet: %w", err)
+		}
+		s.chromaStatefulSet = sts
+	} else {
+		s.chromaMoving = moving
+		s.requeue(chromaMoveRequeueAfter)
+	}
 	if _, err := applyChild(ctx, r, s, resources.ChromaService(rs), newService, extractService); err != nil {
 		return fmt.Errorf("apply Chroma Service: %w", err)
 	}
@@ -265,6 +279,78 @@ func (r *RagServiceReconciler) reconcileVectorStore(ctx context.Context, s *scop
 		return fmt.Errorf("apply Chroma NetworkPolicy: %w", err)
 	}
 	return nil
+}
+
+// chromaMoveRequeueAfter is how often a move of Chroma to its StatefulSet
+// looks whether the old pod is gone (pods are not watched).
+const chromaMoveRequeueAfter = 2 * time.Second
+
+// moveChromaOffDeployment moves a RagService whose Chroma ran as a
+// Deployment (operator versions before the StatefulSet) to the StatefulSet,
+// on the same volume. It returns what the move still waits for, or "" when
+// the StatefulSet may be applied.
+//
+// At most one Chroma process may use the volume at any instant, so the
+// StatefulSet is created only once no pod of the former Deployment exists
+// any more: the Deployment is deleted in the foreground (the garbage
+// collector removes its ReplicaSet and pods first, and a pod object goes
+// only once the kubelet has stopped its containers), and then the
+// RagService's Chroma pods are listed, uncached, until none is left that
+// the StatefulSet does not control (a Deployment deleted with its pods
+// orphaned, a pod still terminating).
+//
+// A crash at any instant leaves a state the next pass completes: before the
+// delete, the Deployment still runs Chroma; after it, the Deployment is being
+// deleted or gone and no StatefulSet exists; the StatefulSet is created only
+// by a pass that saw no other Chroma pod. The volume is never touched. Chroma
+// is down from the old pod's stop to the new pod's start.
+//
+// Once the StatefulSet exists (the steady state), nothing is read.
+func (r *RagServiceReconciler) moveChromaOffDeployment(ctx context.Context, s *scope) (string, error) {
+	rs := s.rs
+	key := types.NamespacedName{Namespace: rs.Namespace, Name: resources.ChromaName(rs)}
+	switch err := r.Client.Get(ctx, key, &appsv1.StatefulSet{}); {
+	case err == nil:
+		return "", nil
+	case !apierrors.IsNotFound(err):
+		return "", fmt.Errorf("get Chroma StatefulSet: %w", err)
+	}
+
+	old := &appsv1.Deployment{}
+	switch err := r.Client.Get(ctx, key, old); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return "", fmt.Errorf("get Chroma Deployment: %w", err)
+	case !ours(old, rs):
+		// Someone else's Deployment of that name (the server of a
+		// RagService named "<name>-chroma"): not Chroma's concern.
+	case old.DeletionTimestamp.IsZero():
+		uid := old.UID
+		if err := r.Client.Delete(ctx, old, client.Preconditions{UID: &uid},
+			client.PropagationPolicy(metav1.DeletePropagationForeground)); client.IgnoreNotFound(err) != nil {
+			return "", fmt.Errorf("delete the former Chroma Deployment %s: %w", key.Name, err)
+		}
+		log.FromContext(ctx).Info("Moving Chroma to a StatefulSet: deleted the former Deployment", "name", key.Name)
+		r.Recorder.Eventf(rs, old, corev1.EventTypeNormal, "MovingChroma", "DeleteDeployment",
+			"Moving Chroma to a StatefulSet on the same volume: deleted Deployment %s; the StatefulSet starts once its pod is gone", key.Name)
+		return fmt.Sprintf("moving Chroma to a StatefulSet: waiting for the former Deployment %s and its pod to be deleted", key.Name), nil
+	default:
+		return fmt.Sprintf("moving Chroma to a StatefulSet: waiting for the former Deployment %s and its pod to be deleted", key.Name), nil
+	}
+
+	pods := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, pods, client.InNamespace(rs.Namespace),
+		client.MatchingLabels(resources.SelectorLabels(rs, resources.ComponentVectorStore))); err != nil {
+		return "", fmt.Errorf("list Chroma pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if ref := metav1.GetControllerOf(p); ref != nil && ref.Kind == "StatefulSet" && ref.Name == key.Name {
+			continue
+		}
+		return fmt.Sprintf("moving Chroma to a StatefulSet: waiting for pod %s, which may still use the volume, to be deleted", p.Name), nil
+	}
+	return "", nil
 }
 
 // checkRetainedVolume compares the spec with a volume that already exists,
@@ -316,7 +402,7 @@ func (r *RagServiceReconciler) removeChroma(ctx context.Context, s *scope) error
 	rs := s.rs
 	s.collectionOwner = string(rs.UID)
 	key := types.NamespacedName{Namespace: rs.Namespace, Name: resources.ChromaName(rs)}
-	for _, obj := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
+	for _, obj := range []client.Object{&appsv1.StatefulSet{}, &appsv1.Deployment{}, &corev1.Service{}, &networkingv1.NetworkPolicy{}} {
 		if err := r.deleteOwned(ctx, s, key, obj); err != nil {
 			return err
 		}

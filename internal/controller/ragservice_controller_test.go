@@ -106,11 +106,13 @@ func TestChildrenAndStatus(t *testing.T) {
 	if svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].Name != "http" || !metav1.IsControlledBy(svc, rs) {
 		t.Errorf("server Service = %+v", svc.Spec.Ports)
 	}
-	chroma := get(t, &appsv1.Deployment{}, ns, "docs-chroma")
-	if chroma.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType ||
-		chroma.Spec.Template.Spec.Containers[0].Image != ragv1alpha1.DefaultChromaImage {
-		t.Errorf("Chroma Deployment = %+v", chroma.Spec)
+	chroma := get(t, &appsv1.StatefulSet{}, ns, "docs-chroma")
+	if ptr.Deref(chroma.Spec.Replicas, 0) != 1 || !metav1.IsControlledBy(chroma, rs) ||
+		chroma.Spec.Template.Spec.Containers[0].Image != ragv1alpha1.DefaultChromaImage ||
+		chroma.Spec.Template.Spec.Volumes[0].PersistentVolumeClaim.ClaimName != "docs-chroma-data" {
+		t.Errorf("Chroma StatefulSet = %+v", chroma.Spec)
 	}
+	absent(t, &appsv1.Deployment{}, ns, "docs-chroma")
 	get(t, &corev1.Service{}, ns, "docs-chroma")
 	np := get(t, &networkingv1.NetworkPolicy{}, ns, "docs-chroma")
 	if np.Spec.Ingress[0].From[0].PodSelector.MatchLabels[resources.LabelInstance] != "docs" {
@@ -149,7 +151,7 @@ func TestChildrenAndStatus(t *testing.T) {
 	})
 
 	// Status follows the children's readiness.
-	markAvailable(t, ns, "docs-chroma")
+	markChromaAvailable(t, ns, "docs-chroma")
 	waitFor(t, &ragv1alpha1.RagService{}, ns, "docs",
 		conditionIs(ragv1alpha1.ConditionVectorStoreReady, metav1.ConditionTrue, ragv1alpha1.ReasonAvailable))
 	markAvailable(t, ns, "docs")
@@ -194,7 +196,7 @@ func TestSpecChangePropagates(t *testing.T) {
 	create(t, rs)
 	get(t, &appsv1.Deployment{}, ns, "chat")
 	markAvailable(t, ns, "chat")
-	markAvailable(t, ns, "chat-chroma")
+	markChromaAvailable(t, ns, "chat-chroma")
 	waitFor(t, &ragv1alpha1.RagService{}, ns, "chat", conditionIs(ragv1alpha1.ConditionReady, metav1.ConditionTrue, ""))
 
 	update(t, rs, func(rs *ragv1alpha1.RagService) {
@@ -405,7 +407,7 @@ func TestRetentionPolicy(t *testing.T) {
 	}
 	// The children that envtest's missing garbage collector left behind
 	// move to the new RagService.
-	waitFor(t, &appsv1.Deployment{}, ns, "keep-chroma", func(d *appsv1.Deployment) error {
+	waitFor(t, &appsv1.StatefulSet{}, ns, "keep-chroma", func(d *appsv1.StatefulSet) error {
 		if !metav1.IsControlledBy(d, again) || len(d.OwnerReferences) != 1 {
 			return fmt.Errorf("owners = %+v, want the new RagService only", d.OwnerReferences)
 		}
@@ -441,7 +443,7 @@ func TestExternalVectorStore(t *testing.T) {
 		rs.Spec.VectorStore.Chroma = &ragv1alpha1.ChromaSpec{RetentionPolicy: ragv1alpha1.RetentionDelete}
 	})
 	create(t, rs)
-	get(t, &appsv1.Deployment{}, ns, "ext-chroma")
+	get(t, &appsv1.StatefulSet{}, ns, "ext-chroma")
 	get(t, &corev1.PersistentVolumeClaim{}, ns, "ext-chroma-data")
 
 	update(t, rs, func(rs *ragv1alpha1.RagService) {
@@ -453,7 +455,7 @@ func TestExternalVectorStore(t *testing.T) {
 		}
 		return nil
 	})
-	absent(t, &appsv1.Deployment{}, ns, "ext-chroma")
+	absent(t, &appsv1.StatefulSet{}, ns, "ext-chroma")
 	absent(t, &corev1.Service{}, ns, "ext-chroma")
 	absent(t, &networkingv1.NetworkPolicy{}, ns, "ext-chroma")
 	// Delete policy: the RagService owned the volume, so it is deleted

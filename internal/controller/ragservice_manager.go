@@ -55,7 +55,7 @@ const (
 // CacheOptions scopes the manager's cache:
 //
 //   - RagServices: all of them (in the watched namespaces);
-//   - Deployments, Services, PersistentVolumeClaims, NetworkPolicies and
+//   - Deployments, StatefulSets, Services, PersistentVolumeClaims, NetworkPolicies and
 //     PodDisruptionBudgets: only those labelled managed-by=ragops-operator,
 //     that is, the operator's children, with the digest of the fields the
 //     operator owns instead of their managedFields and specs;
@@ -79,6 +79,7 @@ func CacheOptions(namespaces []string) cache.Options {
 		DefaultTransform: transformStripAll(),
 		ByObject: map[client.Object]cache.ByObject{
 			&appsv1.Deployment{}:                     child,
+			&appsv1.StatefulSet{}:                    child,
 			&corev1.Service{}:                        child,
 			&corev1.PersistentVolumeClaim{}:          child,
 			&networkingv1.NetworkPolicy{}:            child,
@@ -162,6 +163,7 @@ func (r *RagServiceReconciler) SetupWithManager(mgr ctrl.Manager, opts controlle
 			predicate.AnnotationChangedPredicate{},
 		))).
 		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.StatefulSet{}).
 		Owns(&corev1.Service{}).
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&policyv1.PodDisruptionBudget{}).

@@ -58,7 +58,7 @@ func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, e
 	rs := s.rs
 	r.observeChildren(ctx, s)
 
-	vectorStore := vectorStoreCondition(rs, s.chromaDeployment, s.pvc, s.orphanedPVC)
+	vectorStore := vectorStoreCondition(rs, s.chromaStatefulSet, s.pvc, s.orphanedPVC, s.chromaMoving)
 	server := serverCondition(rs, s.serverDeployment, err)
 
 	var ready condition
@@ -162,9 +162,9 @@ func (r *RagServiceReconciler) observeChildren(ctx context.Context, s *scope) {
 	if !resources.ManagesChroma(rs) {
 		return
 	}
-	if s.chromaDeployment == nil {
-		if d := (&appsv1.Deployment{}); get(resources.ChromaName(rs), d) {
-			s.chromaDeployment = d
+	if s.chromaStatefulSet == nil && s.chromaMoving == "" {
+		if sts := (&appsv1.StatefulSet{}); get(resources.ChromaName(rs), sts) {
+			s.chromaStatefulSet = sts
 		}
 	}
 	if s.pvc == nil {
@@ -174,7 +174,7 @@ func (r *RagServiceReconciler) observeChildren(ctx context.Context, s *scope) {
 	}
 }
 
-func vectorStoreCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, pvc *corev1.PersistentVolumeClaim, orphanedPVC string) condition {
+func vectorStoreCondition(rs *ragv1alpha1.RagService, sts *appsv1.StatefulSet, pvc *corev1.PersistentVolumeClaim, orphanedPVC, moving string) condition {
 	switch {
 	case !resources.ManagesChroma(rs) && orphanedPVC != "":
 		return isTrue(ragv1alpha1.ReasonRetainedVolumeOrphaned, fmt.Sprintf(
@@ -182,15 +182,30 @@ func vectorStoreCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, pvc 
 			rs.Spec.VectorStore.External.URL, rs.Namespace, orphanedPVC))
 	case !resources.ManagesChroma(rs):
 		return isTrue(ragv1alpha1.ReasonExternal, "Using the external vector store at "+rs.Spec.VectorStore.External.URL)
-	case d != nil && deploymentReady(d, 1):
+	case moving != "":
+		return isFalse(ragv1alpha1.ReasonProgressing, strings.ToUpper(moving[:1])+moving[1:])
+	case sts != nil && statefulSetReady(sts):
 		return isTrue(ragv1alpha1.ReasonAvailable, "Chroma is ready")
 	case pvc != nil && pvc.Status.Phase == corev1.ClaimPending:
 		return isFalse(ragv1alpha1.ReasonPVCPending, fmt.Sprintf("PersistentVolumeClaim %s is not bound yet", pvc.Name))
-	case d == nil:
-		return isFalse(ragv1alpha1.ReasonProgressing, "Chroma Deployment is not created yet")
+	case sts == nil:
+		return isFalse(ragv1alpha1.ReasonProgressing, "Chroma StatefulSet is not created yet")
 	default:
-		return isFalse(ragv1alpha1.ReasonProgressing, fmt.Sprintf("Chroma Deployment has %d/1 ready replicas", d.Status.ReadyReplicas))
+		return isFalse(ragv1alpha1.ReasonProgressing, fmt.Sprintf("Chroma StatefulSet has %d/1 ready replicas", sts.Status.ReadyReplicas))
 	}
+}
+
+// statefulSetReady reports whether the Chroma StatefulSet has rolled out its
+// current spec to its one replica, and that replica is available.
+func statefulSetReady(sts *appsv1.StatefulSet) bool {
+	if sts.Spec.Replicas == nil || *sts.Spec.Replicas != 1 {
+		return false
+	}
+	st := sts.Status
+	return st.ObservedGeneration >= sts.Generation &&
+		st.UpdatedReplicas >= 1 &&
+		st.ReadyReplicas >= 1 &&
+		st.AvailableReplicas >= 1
 }
 
 func serverCondition(rs *ragv1alpha1.RagService, d *appsv1.Deployment, err error) condition {

@@ -95,7 +95,7 @@ func TestSwitchToExternalReportsTheRetainedVolume(t *testing.T) {
 	update(t, rs, func(rs *ragv1alpha1.RagService) {
 		rs.Spec.VectorStore = ragv1alpha1.VectorStoreSpec{External: &ragv1alpha1.ExternalVectorStore{URL: "http://chroma.shared.svc:8000"}}
 	})
-	absent(t, &appsv1.Deployment{}, ns, "moving-chroma")
+	absent(t, &appsv1.StatefulSet{}, ns, "moving-chroma")
 	got := waitFor(t, &ragv1alpha1.RagService{}, ns, "moving",
 		conditionIs(ragv1alpha1.ConditionVectorStoreReady, metav1.ConditionTrue, ragv1alpha1.ReasonRetainedVolumeOrphaned))
 	if msg := conditionMessage(got, ragv1alpha1.ConditionVectorStoreReady); !strings.Contains(msg, ns+"/moving-chroma-data") {
@@ -208,25 +208,25 @@ func TestForeignChildrenAreNotAdopted(t *testing.T) {
 	}
 }
 
-// TestChildOfAnotherRagServiceIsNotTaken: RagService "pair" runs Chroma as
-// the Deployment pair-chroma; a RagService named "pair-chroma" would name
-// its server Deployment the same. It stalls with ChildConflict instead of
-// taking over (and later deleting) the other's Chroma.
+// TestChildOfAnotherRagServiceIsNotTaken: RagService "pair" serves Chroma
+// through the Service pair-chroma; a RagService named "pair-chroma" would
+// name its server Service the same. It stalls with ChildConflict instead of
+// taking over (and later deleting) the other's Chroma Service.
 func TestChildOfAnotherRagServiceIsNotTaken(t *testing.T) {
 	ns := newNamespace(t)
 	createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk"})
 	pair := newRagService(ns, "pair")
 	create(t, pair)
-	get(t, &appsv1.Deployment{}, ns, "pair-chroma")
+	get(t, &corev1.Service{}, ns, "pair-chroma")
 	create(t, newRagService(ns, "pair-chroma"))
 	got := waitFor(t, &ragv1alpha1.RagService{}, ns, "pair-chroma",
 		conditionIs(ragv1alpha1.ConditionReady, metav1.ConditionFalse, ragv1alpha1.ReasonChildConflict))
-	if msg := conditionMessage(got, ragv1alpha1.ConditionReady); !strings.Contains(msg, "Deployment "+ns+"/pair-chroma") {
-		t.Errorf("Ready message %q does not name the Deployment", msg)
+	if msg := conditionMessage(got, ragv1alpha1.ConditionReady); !strings.Contains(msg, "Service "+ns+"/pair-chroma") {
+		t.Errorf("Ready message %q does not name the Service", msg)
 	}
-	d := get(t, &appsv1.Deployment{}, ns, "pair-chroma")
-	if !metav1.IsControlledBy(d, pair) || d.Spec.Template.Spec.Containers[0].Name != resources.ChromaContainerName {
-		t.Errorf("pair's Chroma Deployment was taken over: owners %+v, container %s", d.OwnerReferences, d.Spec.Template.Spec.Containers[0].Name)
+	svc := get(t, &corev1.Service{}, ns, "pair-chroma")
+	if !metav1.IsControlledBy(svc, pair) || svc.Spec.Selector[resources.LabelComponent] != resources.ComponentVectorStore {
+		t.Errorf("pair's Chroma Service was taken over: owners %+v, selector %v", svc.OwnerReferences, svc.Spec.Selector)
 	}
 }
 

@@ -17,6 +17,7 @@ limitations under the License.
 package resources
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -42,15 +43,40 @@ func ChromaImage(rs *ragv1alpha1.RagService) string {
 	return cmpOr(chromaSpec(rs).Image, ragv1alpha1.DefaultChromaImage)
 }
 
-// ChromaDeployment builds the single-replica Chroma Deployment. It uses the
-// Recreate strategy: two Chroma pods must never share the volume.
+// ChromaStatefulSet builds the single-replica Chroma StatefulSet, bound to
+// the volume ChromaPVC creates (by claim name, not volumeClaimTemplates, so
+// that a volume created for the former Deployment, or retained from an
+// earlier RagService, is kept as it is).
+//
+// A StatefulSet, not a Deployment: at most one Chroma process may ever use
+// the volume (two writers on Chroma's SQLite and segment files can corrupt
+// the index, and on one node ReadWriteOnce does not stop a second pod from
+// mounting it). A Deployment replaces a deleted or evicted pod at once, while
+// the old one may still run for its whole grace period; the StatefulSet
+// controller creates the pod of an identity only after the previous pod of
+// that identity is gone, and a rolling update deletes the old pod before it
+// creates the new one.
 //
 // The image's own entrypoint runs (no command), so any Chroma 1.x image that
 // listens on 8000 and stores its data in /data works. The pod runs as the
 // non-root user 65532 with fsGroup 65532, which makes the volume writable
 // whatever user the image was built for; spec.vectorStore.chroma.
 // securityContext replaces that for images that need another user.
-func ChromaDeployment(rs *ragv1alpha1.RagService) *appsv1ac.DeploymentApplyConfiguration {
+func ChromaStatefulSet(rs *ragv1alpha1.RagService) *appsv1ac.StatefulSetApplyConfiguration {
+	return appsv1ac.StatefulSet(ChromaName(rs), rs.Namespace).
+		WithLabels(Labels(rs, ComponentVectorStore)).
+		WithOwnerReferences(ownerReference(rs)).
+		WithSpec(appsv1ac.StatefulSetSpec().
+			WithReplicas(1).
+			WithServiceName(ChromaName(rs)).
+			WithPodManagementPolicy(appsv1.OrderedReadyPodManagement).
+			WithUpdateStrategy(appsv1ac.StatefulSetUpdateStrategy().WithType(appsv1.RollingUpdateStatefulSetStrategyType)).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentVectorStore))).
+			WithTemplate(chromaPodTemplate(rs)))
+}
+
+// chromaPodTemplate is the pod of ChromaStatefulSet.
+func chromaPodTemplate(rs *ragv1alpha1.RagService) *corev1ac.PodTemplateSpecApplyConfiguration {
 	c := chromaSpec(rs)
 	probe := func(period, failures int32) *corev1ac.ProbeApplyConfiguration {
 		return corev1ac.Probe().
@@ -75,26 +101,18 @@ func ChromaDeployment(rs *ragv1alpha1.RagService) *appsv1ac.DeploymentApplyConfi
 	if r := resourceRequirements(c.Resources); r != nil {
 		container.WithResources(r)
 	}
-
-	return appsv1ac.Deployment(ChromaName(rs), rs.Namespace).
+	return corev1ac.PodTemplateSpec().
 		WithLabels(Labels(rs, ComponentVectorStore)).
-		WithOwnerReferences(ownerReference(rs)).
-		WithSpec(appsv1ac.DeploymentSpec().
-			WithReplicas(1).
-			WithStrategy(appsv1ac.DeploymentStrategy().WithType("Recreate")).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentVectorStore))).
-			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(Labels(rs, ComponentVectorStore)).
-				WithSpec(corev1ac.PodSpec().
-					WithAutomountServiceAccountToken(false).
-					WithEnableServiceLinks(false).
-					WithSecurityContext(chromaPodSecurityContext(c.SecurityContext)).
-					WithContainers(container).
-					WithVolumes(
-						corev1ac.Volume().WithName("data").WithPersistentVolumeClaim(
-							corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(PVCName(rs))),
-						corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
-					))))
+		WithSpec(corev1ac.PodSpec().
+			WithAutomountServiceAccountToken(false).
+			WithEnableServiceLinks(false).
+			WithSecurityContext(chromaPodSecurityContext(c.SecurityContext)).
+			WithContainers(container).
+			WithVolumes(
+				corev1ac.Volume().WithName("data").WithPersistentVolumeClaim(
+					corev1ac.PersistentVolumeClaimVolumeSource().WithClaimName(PVCName(rs))),
+				corev1ac.Volume().WithName("tmp").WithEmptyDir(corev1ac.EmptyDirVolumeSource()),
+			))
 }
 
 // chromaPodSecurityContext returns the default non-root pod security context,

@@ -75,7 +75,8 @@ const (
 	NonRootUID int64 = 65532
 )
 
-// ChromaName is the name of the Chroma Deployment, Service and NetworkPolicy.
+// ChromaName is the name of the Chroma StatefulSet, Service and NetworkPolicy
+// (and of the Deployment that ran Chroma before the StatefulSet).
 func ChromaName(rs *ragv1alpha1.RagService) string { return rs.Name + "-chroma" }
 
 // PVCName is the name of the Chroma PersistentVolumeClaim. It depends on the

@@ -265,7 +265,7 @@ func TestServerServiceAndPDB(t *testing.T) {
 	}
 }
 
-func TestChromaDeployment(t *testing.T) {
+func TestChromaStatefulSet(t *testing.T) {
 	tests := []struct {
 		name      string
 		rs        *ragv1alpha1.RagService
@@ -283,14 +283,27 @@ func TestChromaDeployment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := typed[appsv1.Deployment](t, ChromaDeployment(tt.rs))
-			if d.Name != "docs-chroma" {
-				t.Errorf("name = %s", d.Name)
+			d := typed[appsv1.StatefulSet](t, ChromaStatefulSet(tt.rs))
+			if d.Name != "docs-chroma" || d.Spec.ServiceName != "docs-chroma" {
+				t.Errorf("name/serviceName = %s/%s", d.Name, d.Spec.ServiceName)
 			}
 			assertOwned(t, d.OwnerReferences)
 			assertLabels(t, d.Spec.Template.Labels, ComponentVectorStore)
-			if ptr.Deref(d.Spec.Replicas, 0) != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
-				t.Errorf("replicas/strategy = %v/%s, want 1/Recreate", d.Spec.Replicas, d.Spec.Strategy.Type)
+			// One identity, one pod at a time: a replacement pod starts only
+			// after the old one is gone.
+			if ptr.Deref(d.Spec.Replicas, 0) != 1 || d.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType ||
+				d.Spec.PodManagementPolicy != appsv1.OrderedReadyPodManagement {
+				t.Errorf("replicas/updateStrategy/podManagementPolicy = %v/%s/%s, want 1/RollingUpdate/OrderedReady",
+					d.Spec.Replicas, d.Spec.UpdateStrategy.Type, d.Spec.PodManagementPolicy)
+			}
+			// The volume the operator creates (and keeps), not a template.
+			if len(d.Spec.VolumeClaimTemplates) != 0 {
+				t.Errorf("volumeClaimTemplates = %+v, want none", d.Spec.VolumeClaimTemplates)
+			}
+			for k, v := range d.Spec.Selector.MatchLabels {
+				if d.Spec.Template.Labels[k] != v {
+					t.Errorf("selector %s=%s does not match the pod template", k, v)
+				}
 			}
 			pod := d.Spec.Template.Spec
 			c := pod.Containers[0]

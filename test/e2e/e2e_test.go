@@ -32,7 +32,11 @@ import (
 const (
 	releaseNS = "ragops-system"
 	appNS     = "ragops-e2e"
+	otherNS   = "ragops-e2e-other"
 	fakeName  = "fakeopenai"
+	// clientPod runs the in-cluster clients in appNS; outsiderPod runs them in otherNS.
+	clientPod   = "client"
+	outsiderPod = "outsider"
 )
 
 var (
@@ -191,6 +195,56 @@ func waitRolledOut(t *testing.T, ns, deploy string) {
 	if _, err := cmdRun(t, "", kubectlBin, "-n", ns, "rollout", "status", "deployment/"+deploy, "--timeout=5m"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serverPods counts the server pods of a RagService that exist, terminating ones included.
+func serverPods(t *testing.T, rag string) int {
+	out := kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server", "-o", "name")
+	return len(strings.Fields(out))
+}
+
+// documentSources lists the sources the server holds (GET /documents through a port-forward).
+func documentSources(t *testing.T, rag string) (map[string]bool, error) {
+	f := portForward(t, rag)
+	defer f.stop()
+	var list struct {
+		Documents []struct {
+			Source string `json:"source"`
+		} `json:"documents"`
+	}
+	if _, err := f.json("GET", "/documents", nil, &list); err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, d := range list.Documents {
+		m[d.Source] = true
+	}
+	return m, nil
+}
+
+// countWrites counts the sources the write loop added (w-N.md).
+func countWrites(sources map[string]bool) int {
+	n := 0
+	for s := range sources {
+		if strings.HasPrefix(s, "w-") {
+			n++
+		}
+	}
+	return n
+}
+
+// loadReport records the request counts of the load phases for the summary.
+var (
+	loadReports   []string
+	loadReportsMu sync.Mutex
+)
+
+func reportLoad(t *testing.T, what string, r loadResult) {
+	t.Helper()
+	t.Logf("%s: %s", what, r)
+	loadReportsMu.Lock()
+	loadReports = append(loadReports, fmt.Sprintf("%-60s %s", what, r))
+	loadReportsMu.Unlock()
 }
 
 // portForward runs `kubectl port-forward svc/NAME PORT:80` until the returned stop is called.
@@ -551,6 +605,9 @@ func TestEndToEnd(t *testing.T) {
 		timingsMu.Lock()
 		defer timingsMu.Unlock()
 		fmt.Fprintf(os.Stderr, "\ne2e phase timings:\n%s\n", strings.Join(timings, "\n"))
+		loadReportsMu.Lock()
+		defer loadReportsMu.Unlock()
+		fmt.Fprintf(os.Stderr, "\ne2e in-cluster request counts:\n%s\n", strings.Join(loadReports, "\n"))
 	}()
 	defer dumpOnFailure(t)
 
@@ -629,6 +686,61 @@ func TestEndToEnd(t *testing.T) {
 		return
 	}
 
+	t.Run("1b NetworkPolicies are enforced: other namespaces reach neither the server nor Chroma", func(t *testing.T) {
+		end := phase(t, "1b NetworkPolicy: outsider blocked, server reaches Chroma")
+		defer end()
+		kubectl(t, "create", "namespace", otherNS)
+		startClientPod(t, otherNS, outsiderPod)
+		startClientPod(t, appNS, clientPod)
+		server := "http://demo." + appNS + ".svc"
+		chroma := "http://demo-chroma." + appNS + ".svc:8000"
+		// Control: the outsider reaches a Service no policy guards, so a refusal below is the
+		// policy's doing, not a broken network or DNS.
+		if r := probe(t, otherNS, outsiderPod, "http://"+fakeName+"."+appNS+".svc:8080/healthz"); !r.OK {
+			t.Fatalf("the pod in %s cannot reach the unguarded fake model API: %+v", otherNS, r)
+		}
+		for _, c := range []struct {
+			ns, pod, url string
+			allowed      bool
+			why          string
+		}{
+			{otherNS, outsiderPod, server + "/readyz", false, "the server admits its own namespace only"},
+			{otherNS, outsiderPod, chroma + "/api/v2/heartbeat", false, "Chroma admits its server pods only"},
+			{appNS, clientPod, server + "/readyz", true, "the server admits its own namespace"},
+			{appNS, clientPod, chroma + "/api/v2/heartbeat", false, "Chroma admits its server pods only, not other pods of the namespace"},
+		} {
+			r := probe(t, c.ns, c.pod, c.url)
+			t.Logf("from %s/%s to %s: %+v (%s)", c.ns, c.pod, c.url, r, c.why)
+			if r.OK != c.allowed {
+				t.Errorf("from %s/%s to %s: reached=%v, want %v: %s", c.ns, c.pod, c.url, r.OK, c.allowed, c.why)
+			}
+		}
+		// The server reaches Chroma: every /query retrieves from it. The loop runs while the
+		// server lists its documents (read from Chroma) through a port-forward.
+		l := startLoad(t, appNS, clientPod, "query", server, apiToken(t, "demo"))
+		started := time.Now()
+		eventually(t, "GET /documents lists the ConfigMap's documents, for 3 s of load", time.Minute, func() error {
+			src, err := documentSources(t, "demo")
+			switch {
+			case err != nil:
+				return err
+			case !src["q3-earnings-call.md"]:
+				return fmt.Errorf("sources %v lack q3-earnings-call.md", src)
+			case time.Since(started) < 3*time.Second:
+				return fmt.Errorf("the load runs for 3 s")
+			}
+			return nil
+		})
+		r := l.stop(t)
+		reportLoad(t, "1b /query from the namespace, policies enforced", r)
+		if r.OK < 5 || r.Failed != 0 {
+			t.Errorf("queries from the namespace through the Service: %s, want all answered", r)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
 	t.Run("2 kubectl scale rag --replicas=3", func(t *testing.T) {
 		end := phase(t, "2 kubectl scale rag/demo --replicas=3")
 		defer end()
@@ -671,8 +783,8 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	const marker = "Zephyrine"
-	t.Run("4 documents survive the loss of the Chroma pod", func(t *testing.T) {
-		end := phase(t, "4 POST /documents; delete Chroma pod; still found")
+	t.Run("4 deleting the Chroma pod under writes: one Chroma at a time, no acknowledged document lost", func(t *testing.T) {
+		end := phase(t, "4 delete Chroma pod under writes; one process; nothing lost")
 		defer end()
 		doc := map[string]any{"documents": []map[string]any{{
 			"source": "board-minutes.md",
@@ -688,21 +800,112 @@ func TestEndToEnd(t *testing.T) {
 		if pod == "" {
 			t.Fatal("no Chroma pod found")
 		}
-		kubectl(t, "-n", appNS, "delete", "pod", pod, "--wait=true")
-		waitRolledOut(t, appNS, "demo-chroma")
+		witness := watchChroma(t, "demo", os.Getenv("RAGOPS_E2E_HOST_PROCESSES") == "1")
+		defer witness.stop()
+		writer := startLoad(t, appNS, clientPod, "write", "http://demo."+appNS+".svc", apiToken(t, "demo"))
+		eventually(t, "the writer's documents are listed", time.Minute, func() error {
+			src, err := documentSources(t, "demo")
+			if err == nil && countWrites(src) < 3 {
+				err = fmt.Errorf("%d written so far", countWrites(src))
+			}
+			return err
+		})
+		// The Chroma test image ignores SIGTERM: the old pod runs for its whole grace period.
+		kubectl(t, "-n", appNS, "delete", "pod", pod, "--wait=false")
+		if _, err := cmdRun(t, "", kubectlBin, "-n", appNS, "rollout", "status", "statefulset/demo-chroma", "--timeout=5m"); err != nil {
+			t.Fatal(err)
+		}
 		waitReady(t, "demo", 3*time.Minute)
+		// Writes go on against the new Chroma before the writer stops.
+		before := 0
+		if src, err := documentSources(t, "demo"); err == nil {
+			before = countWrites(src)
+		}
+		eventually(t, "writes go through to the new Chroma", 2*time.Minute, func() error {
+			src, err := documentSources(t, "demo")
+			if err == nil && countWrites(src) <= before+2 {
+				err = fmt.Errorf("%d written, %d when Chroma came back", countWrites(src), before)
+			}
+			return err
+		})
+		r := writer.stop(t)
+		witness.stop()
+		reportLoad(t, "4 POST /documents while the Chroma pod is replaced", r)
+
+		witness.mu.Lock()
+		t.Logf("Chroma witness: %d pod events, at most %d pods running Chroma at once; %d /proc samples, at most %d Chroma processes",
+			witness.events, witness.maxPods, witness.samples, witness.maxProcs)
+		if witness.events == 0 {
+			t.Error("the pod watch saw no event: the witness is broken")
+		}
+		if witness.maxPods > 1 || witness.maxProcs > 1 {
+			t.Errorf("two Chroma processes used the volume at once:\n%s", strings.Join(witness.overlapDetail, "\n"))
+		}
+		if os.Getenv("RAGOPS_E2E_HOST_PROCESSES") == "1" && (!witness.sawProcess || witness.samples < 10) {
+			t.Errorf("the /proc sampler saw no Chroma process in %d samples: the witness is broken", witness.samples)
+		}
+		witness.mu.Unlock()
+
+		if len(r.Acked) == 0 {
+			t.Fatalf("the writer had no write acknowledged: %s", r)
+		}
+		src, err := documentSources(t, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lost []string
+		for _, i := range r.Acked {
+			if name := fmt.Sprintf("w-%d.md", i); !src[name] {
+				lost = append(lost, name)
+			}
+		}
+		if len(lost) > 0 {
+			t.Errorf("%d of %d acknowledged documents are lost: %v", len(lost), len(r.Acked), lost)
+		}
 		qr := query(t, "demo", "Which acquisition did the board approve?")
 		if !strings.Contains(strings.Join(sourcesOf(qr), ","), "board-minutes.md") {
 			t.Errorf("after the Chroma pod came back, sources %v lack board-minutes.md", sourcesOf(qr))
 		}
 	})
 
-	t.Run("5 changing spec.model rolls the pods; /query reports the new model", func(t *testing.T) {
-		end := phase(t, "5 patch spec.model; pods roll; /query model")
+	t.Run("4b kubectl scale down under load loses no request", func(t *testing.T) {
+		end := phase(t, "4b scale 3 -> 2 under 5 req/s; zero failed")
 		defer end()
+		l := startLoad(t, appNS, clientPod, "query", "http://demo."+appNS+".svc", apiToken(t, "demo"))
+		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=2")
+		// Until the removed pod is gone, drain period and shutdown included.
+		eventually(t, "2 server pods left, both ready", 3*time.Minute, func() error {
+			if n, ready := serverPods(t, "demo"), readyServerPods(t, "demo"); n != 2 || ready != 2 {
+				return fmt.Errorf("%d pods, %d ready", n, ready)
+			}
+			return nil
+		})
+		r := l.stop(t)
+		reportLoad(t, "4b /query during kubectl scale rag/demo 3 -> 2", r)
+		if r.Failed != 0 || r.Sent < 10 {
+			t.Errorf("scale down under load: %s, want no failure", r)
+		}
+	})
+
+	t.Run("5 changing spec.model rolls the pods without losing a request; /query reports the new model", func(t *testing.T) {
+		end := phase(t, "5 patch spec.model (2 replicas) under 5 req/s; zero failed")
+		defer end()
+		l := startLoad(t, appNS, clientPod, "query", "http://demo."+appNS+".svc", apiToken(t, "demo"))
 		kubectl(t, "-n", appNS, "patch", "rag", "demo", "--type=merge", "-p", `{"spec":{"model":"fake-chat-2"}}`)
 		waitReady(t, "demo", 3*time.Minute)
 		waitRolledOut(t, appNS, "demo")
+		// Until every old pod is gone, drain period and shutdown included.
+		eventually(t, "the old pods are gone", 3*time.Minute, func() error {
+			if n := serverPods(t, "demo"); n != 2 {
+				return fmt.Errorf("%d server pods", n)
+			}
+			return nil
+		})
+		r := l.stop(t)
+		reportLoad(t, "5 /query during the rollout of a spec.model change", r)
+		if r.Failed != 0 || r.Sent < 10 {
+			t.Errorf("rollout under load: %s, want no failure", r)
+		}
 		eventually(t, "/query reports fake-chat-2", 2*time.Minute, func() error {
 			qr := query(t, "demo", "What is the cash position?")
 			if qr.Model != "fake-chat-2" {
@@ -782,7 +985,7 @@ func TestEndToEnd(t *testing.T) {
 		})
 		// Helm keeps CRDs from crds/ on uninstall (by design); remove it like the README says.
 		kubectl(t, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true")
-		kubectl(t, "delete", "namespace", appNS, releaseNS, "--wait=true", "--timeout=3m")
+		kubectl(t, "delete", "namespace", appNS, otherNS, releaseNS, "--wait=true", "--timeout=3m")
 		out := kubectl(t, "get", "pvc,pods", "-A", "-o", "name")
 		for _, l := range strings.Fields(out) {
 			if !strings.HasPrefix(l, "pod/") {

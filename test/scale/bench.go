@@ -251,10 +251,10 @@ func (b *bench) wait(ctx context.Context, t0 time.Time, keys []types.NamespacedN
 }
 
 // checkChildren asserts that every RagService has exactly one of each
-// child: two Deployments, two Services, one volume, one PodDisruptionBudget,
+// child: one Deployment, one StatefulSet, two Services, one volume, one PodDisruptionBudget,
 // and the same number of NetworkPolicies as the others.
 func (b *bench) checkChildren(counts map[string]map[string]int, when string) {
-	want := map[string]int{"deployments": 2, "services": 2, "persistentvolumeclaims": 1, "poddisruptionbudgets": 1}
+	want := map[string]int{"deployments": 1, "statefulsets": 1, "services": 2, "persistentvolumeclaims": 1, "poddisruptionbudgets": 1}
 	if first, ok := counts[b.keys[0].String()]; ok {
 		want["networkpolicies"] = max(first["networkpolicies"], 1)
 	}

@@ -20,8 +20,8 @@ limitations under the License.
 // every write and a Service range large enough for thousands of Services,
 // creates unrelated Secrets and many RagServices, and runs the real manager
 // binary as a child process under its own user, bound to the generated
-// ClusterRole (config/rbac/role.yaml). It plays the Deployment controller
-// (marks Deployments available) and nothing else, and measures from outside:
+// ClusterRole (config/rbac/role.yaml). It plays the Deployment and StatefulSet
+// controllers (marks them available) and nothing else, and measures from outside:
 //
 //   - the time until every RagService is Ready for its generation, and each
 //     object's time from creation (or spec change) to Ready;

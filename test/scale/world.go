@@ -104,8 +104,8 @@ func converged(rs *ragv1alpha1.RagService) bool {
 }
 
 // world is the benchmark's view of the cluster: an informer cache of
-// RagServices (to time convergence) and Deployments (to play the Deployment
-// controller), and an uncached client.
+// RagServices (to time convergence), Deployments and StatefulSets (to play
+// their controllers), and an uncached client.
 type world struct {
 	c     client.Client
 	cache cache.Cache
@@ -117,7 +117,13 @@ type world struct {
 	since  map[types.NamespacedName]time.Time
 	done   map[types.NamespacedName]time.Time
 
-	queue workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	queue workqueue.TypedRateLimitingInterface[workloadKey]
+}
+
+// workloadKey names a Deployment or a StatefulSet to mark available.
+type workloadKey struct {
+	statefulSet bool
+	types.NamespacedName
 }
 
 func newWorld(ctx context.Context, cfg *rest.Config) (*world, error) {
@@ -134,7 +140,7 @@ func newWorld(ctx context.Context, cfg *rest.Config) (*world, error) {
 		target: map[types.NamespacedName]int64{},
 		since:  map[types.NamespacedName]time.Time{},
 		done:   map[types.NamespacedName]time.Time{},
-		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName]()),
+		queue:  workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[workloadKey]()),
 	}
 	rsInformer, err := ca.GetInformer(ctx, &ragv1alpha1.RagService{})
 	if err != nil {
@@ -156,11 +162,28 @@ func newWorld(ctx context.Context, cfg *rest.Config) (*world, error) {
 		return nil, err
 	}
 	enqueue := func(obj any) {
-		if d, ok := obj.(*appsv1.Deployment); ok && !deploymentAvailable(d) {
-			w.queue.Add(types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+		switch o := obj.(type) {
+		case *appsv1.Deployment:
+			if !deploymentAvailable(o) {
+				w.queue.Add(workloadKey{NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
+			}
+		case *appsv1.StatefulSet:
+			if !statefulSetAvailable(o) {
+				w.queue.Add(workloadKey{statefulSet: true, NamespacedName: types.NamespacedName{Namespace: o.Namespace, Name: o.Name}})
+			}
 		}
 	}
 	if _, err := dInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	}); err != nil {
+		return nil, err
+	}
+	stsInformer, err := ca.GetInformer(ctx, &appsv1.StatefulSet{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := stsInformer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
 	}); err != nil {
@@ -186,8 +209,14 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 	return st.ObservedGeneration == d.Generation && st.ReadyReplicas == n && st.AvailableReplicas == n && st.UpdatedReplicas == n
 }
 
-// playDeployments is the Deployment controller (envtest runs none): every
-// Deployment's current generation is rolled out and available at once.
+func statefulSetAvailable(s *appsv1.StatefulSet) bool {
+	n := ptr.Deref(s.Spec.Replicas, 1)
+	st := s.Status
+	return st.ObservedGeneration == s.Generation && st.ReadyReplicas == n && st.AvailableReplicas == n && st.UpdatedReplicas == n
+}
+
+// playDeployments is the Deployment and StatefulSet controller (envtest runs
+// none): every current generation is rolled out and available at once.
 func (w *world) playDeployments(ctx context.Context) {
 	for {
 		key, shutdown := w.queue.Get()
@@ -204,9 +233,24 @@ func (w *world) playDeployments(ctx context.Context) {
 	}
 }
 
-func (w *world) markAvailable(ctx context.Context, key types.NamespacedName) error {
+func (w *world) markAvailable(ctx context.Context, key workloadKey) error {
+	if key.statefulSet {
+		s := &appsv1.StatefulSet{}
+		if err := w.c.Get(ctx, key.NamespacedName, s); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if statefulSetAvailable(s) {
+			return nil
+		}
+		n := ptr.Deref(s.Spec.Replicas, 1)
+		s.Status = appsv1.StatefulSetStatus{ObservedGeneration: s.Generation, Replicas: n, CurrentReplicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		if err := w.c.Status().Update(ctx, s); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	}
 	d := &appsv1.Deployment{}
-	if err := w.c.Get(ctx, key, d); err != nil {
+	if err := w.c.Get(ctx, key.NamespacedName, d); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if deploymentAvailable(d) {
@@ -316,6 +360,7 @@ func (w *world) childCounts(ctx context.Context, namespaces []string) (map[strin
 	out := map[string]map[string]int{}
 	lists := map[string]client.ObjectList{
 		"deployments":            &appsv1.DeploymentList{},
+		"statefulsets":           &appsv1.StatefulSetList{},
 		"services":               &corev1.ServiceList{},
 		"persistentvolumeclaims": &corev1.PersistentVolumeClaimList{},
 		"networkpolicies":        &networkingv1.NetworkPolicyList{},

@@ -35,7 +35,7 @@ CNI_BRIDGE=lcbr0
 PAUSE_IMAGE=localcluster.local/pause:3.10
 COREDNS_IMAGE=localcluster.local/coredns:v1.15.0
 # Daemons in start order; down stops them in reverse.
-COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler pvprov kubelet kube-proxy"
+COMPONENTS="containerd etcd kube-apiserver kube-controller-manager kube-scheduler pvprov kubelet kube-proxy netpol"
 
 export PATH=$PATH:/usr/sbin:/sbin
 
