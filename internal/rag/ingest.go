@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragops/ragops/internal/rag/chunk"
@@ -125,8 +126,13 @@ func (s *Service) Ingest(ctx context.Context, docs []Document) (IngestResult, er
 	return s.ingest(ctx, docs, "")
 }
 
-func (s *Service) ingest(ctx context.Context, docs []Document, origin string) (IngestResult, error) {
-	res := IngestResult{Documents: len(docs)}
+func (s *Service) ingest(ctx context.Context, docs []Document, origin string) (res IngestResult, err error) {
+	ctx, span := startSpan(ctx, "rag.ingest", attribute.Int(AttrDocuments, len(docs)), attribute.String(AttrOrigin, origin))
+	defer func() {
+		endSpan(span, err, attribute.Int(AttrAdded, res.Added), attribute.Int(AttrReused, res.Reused),
+			attribute.Int(AttrUnchanged, res.Unchanged), attribute.Int(AttrRemoved, res.Removed), attribute.Int(AttrEmbedded, res.Added-res.Reused))
+	}()
+	res = IngestResult{Documents: len(docs)}
 	sources := make([]string, len(docs))
 	for i, d := range docs {
 		sources[i] = d.Source
@@ -448,11 +454,13 @@ const (
 
 // Retrieve returns the passages closest to the question, among the committed
 // versions of their sources.
-func (s *Service) Retrieve(ctx context.Context, q Query) ([]Source, Usage, error) {
+func (s *Service) Retrieve(ctx context.Context, q Query) (srcs []Source, _ Usage, err error) {
 	k := q.TopK
 	if k <= 0 {
 		k = s.opts.TopK
 	}
+	ctx, span := startSpan(ctx, "rag.retrieve", attribute.Int(AttrTopK, k), attribute.Int(AttrFilters, len(q.Filter)))
+	defer func() { endSpan(span, err, attribute.Int(AttrHits, len(srcs))) }()
 	vecs, eu, err := s.emb.Embed(ctx, []string{q.Question})
 	if err != nil {
 		return nil, Usage{}, modelErr(ctx, "embedding model", err)
