@@ -71,4 +71,8 @@ func TestCRDMatchesContract(t *testing.T) {
 			t.Errorf("%v: CRD minimum %s maximum %s default %s, contract %d..%d default %s", tt.path, lo, hi, def, tt.min, tt.max, tt.def)
 		}
 	}
+	endpoint := get(spec, "server", "properties", "tracing", "properties", "otlpEndpoint")
+	if got := num(get(endpoint, "maxLength")); got != fmt.Sprint(contract.MaxOTLPEndpointLength) {
+		t.Errorf("server.tracing.otlpEndpoint: CRD maxLength %s, contract %d", got, contract.MaxOTLPEndpointLength)
+	}
 }

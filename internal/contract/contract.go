@@ -51,7 +51,15 @@ const (
 	EnvAPITokenFile    = "API_TOKEN_FILE"
 	EnvShutdownTimeout = "SHUTDOWN_TIMEOUT"
 	EnvDrainPeriod     = "DRAIN_PERIOD"
+	// EnvOTLPEndpoint and EnvOTelServiceName are the standard OpenTelemetry
+	// variables: with an endpoint set (spec.server.tracing) the server
+	// exports its spans over OTLP/HTTP to <endpoint>/v1/traces.
+	EnvOTLPEndpoint    = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	EnvOTelServiceName = "OTEL_SERVICE_NAME"
 )
+
+// MaxOTLPEndpointLength bounds spec.server.tracing.otlpEndpoint.
+const MaxOTLPEndpointLength = 2048
 
 // Bounds and defaults of the retrieval settings (spec.retrieval, TOP_K,
 // CHUNK_SIZE, CHUNK_OVERLAP).

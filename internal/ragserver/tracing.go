@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/version"
 )
 
@@ -31,9 +32,9 @@ const TracerName = "github.com/ragops/ragops/internal/ragserver"
 // variables (headers, timeout, compression, certificates) from the
 // environment as the specification says.
 const (
-	EnvOTLPEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	EnvOTLPEndpoint       = contract.EnvOTLPEndpoint
 	EnvOTLPTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-	EnvServiceName        = "OTEL_SERVICE_NAME"
+	EnvServiceName        = contract.EnvOTelServiceName
 	EnvTracesSampler      = "OTEL_TRACES_SAMPLER"
 	EnvTracesSamplerArg   = "OTEL_TRACES_SAMPLER_ARG"
 	EnvSDKDisabled        = "OTEL_SDK_DISABLED"
@@ -57,7 +58,7 @@ type tracing struct {
 // it only loses spans.
 func newTracing(ctx context.Context, getenv func(string) string) (*tracing, error) {
 	off := &tracing{provider: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}
-	endpoint, err := tracesEndpoint(getenv)
+	endpoint, err := TracesEndpoint(getenv)
 	if err != nil || endpoint == "" || strings.EqualFold(strings.TrimSpace(getenv(EnvSDKDisabled)), "true") {
 		return off, err
 	}
@@ -78,10 +79,10 @@ func newTracing(ctx context.Context, getenv func(string) string) (*tracing, erro
 	return &tracing{provider: tp, shutdown: tp.Shutdown, endpoint: endpoint}, nil
 }
 
-// tracesEndpoint is the URL spans are posted to: the traces endpoint as
+// TracesEndpoint is the URL spans are posted to: the traces endpoint as
 // given, or the base endpoint with /v1/traces appended (the specification's
-// rule for OTLP/HTTP).
-func tracesEndpoint(getenv func(string) string) (string, error) {
+// rule for OTLP/HTTP); "" when tracing is off.
+func TracesEndpoint(getenv func(string) string) (string, error) {
 	u, name := strings.TrimSpace(getenv(EnvOTLPTracesEndpoint)), EnvOTLPTracesEndpoint
 	if u == "" {
 		base := strings.TrimSpace(getenv(EnvOTLPEndpoint))

@@ -176,6 +176,9 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 	if _, _, ok := APITokenRef(rs); ok {
 		vars = append(vars, env(contract.EnvAPITokenFile, APITokenFile))
 	}
+	if t := s.Server.Tracing; t != nil && t.OTLPEndpoint != "" {
+		vars = append(vars, env(contract.EnvOTLPEndpoint, t.OTLPEndpoint), env(contract.EnvOTelServiceName, rs.Name))
+	}
 	topK, chunkSize, chunkOverlap := Retrieval(rs)
 	return append(vars,
 		env(contract.EnvDataDir, DataDir),
