@@ -58,7 +58,11 @@ type tracedServer struct {
 	traceparent []string // of the requests to the model API
 }
 
-func newTracedServer(t *testing.T) *tracedServer {
+func newTracedServer(t *testing.T) *tracedServer { return newTracedServerTB(t, "sync") }
+
+// newTracedServerTB builds the server with tracing "off" (no-op provider),
+// "sync" (spans exported as they end) or "batch" (as a real server does).
+func newTracedServerTB(t testing.TB, mode string) *tracedServer {
 	t.Helper()
 	ts := &tracedServer{spans: tracetest.NewInMemoryExporter(), logs: &lockedBuffer{}, fake: fakeopenai.New(fakeopenai.Options{})}
 	model := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,9 +85,16 @@ func newTracedServer(t *testing.T) *tracedServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.svc.Store().Close() })
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(ts.spans))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	s.tracer = tp
+	switch mode {
+	case "sync", "batch":
+		opt := sdktrace.WithSyncer(ts.spans)
+		if mode == "batch" {
+			opt = sdktrace.WithBatcher(ts.spans)
+		}
+		tp := sdktrace.NewTracerProvider(opt)
+		t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		s.tracer = tp
+	}
 	s.ready.Store(true)
 	hs := httptest.NewServer(s.routes())
 	t.Cleanup(hs.Close)
@@ -91,7 +102,7 @@ func newTracedServer(t *testing.T) *tracedServer {
 	return ts
 }
 
-func (ts *tracedServer) post(t *testing.T, path string, body any, header map[string]string) int {
+func (ts *tracedServer) post(t testing.TB, path string, body any, header map[string]string) int {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, ts.url+path, bytes.NewReader(b))
@@ -457,5 +468,27 @@ func TestTracingConfig(t *testing.T) {
 		if err != nil || !strings.HasPrefix(s.Description(), want) {
 			t.Errorf("sampler %q: %v %v, want %s", name, s, err, want)
 		}
+	}
+}
+
+// BenchmarkQueryTracing measures one POST /query through the real handler
+// chain and real HTTP (fake model API, embedded store) with tracing off (the
+// no-op provider of a server without an OTLP endpoint) and on (the SDK with
+// a batching processor, as a real server has, in front of an in-memory
+// exporter): the ratio is the cost of tracing.
+func BenchmarkQueryTracing(b *testing.B) {
+	for _, mode := range []string{"off", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			ts := newTracedServerTB(b, mode)
+			if code := ts.post(b, "/documents", map[string]any{"documents": []map[string]any{{"source": "gw.md", "text": traceTestDocText}}}, nil); code != http.StatusOK {
+				b.Fatalf("POST /documents: %d", code)
+			}
+			body := map[string]any{"question": traceTestQuestion, "top_k": 3}
+			for b.Loop() {
+				if code := ts.post(b, "/query", body, nil); code != http.StatusOK {
+					b.Fatalf("POST /query: %d", code)
+				}
+			}
+		})
 	}
 }
