@@ -95,4 +95,8 @@ func TestCRDMatchesContract(t *testing.T) {
 	if enum := fmt.Sprint(get(mode, "enum")); enum != fmt.Sprint(contract.RetrievalModes) {
 		t.Errorf("retrieval.mode: CRD enum %s, contract %v", enum, contract.RetrievalModes)
 	}
+	endpoint := get(spec, "server", "properties", "tracing", "properties", "otlpEndpoint")
+	if got := num(get(endpoint, "maxLength")); got != fmt.Sprint(contract.MaxOTLPEndpointLength) {
+		t.Errorf("server.tracing.otlpEndpoint: CRD maxLength %s, contract %d", got, contract.MaxOTLPEndpointLength)
+	}
 }

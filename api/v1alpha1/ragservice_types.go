@@ -643,6 +643,26 @@ type ServerSpec struct {
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	AllowedNamespaces []string `json:"allowedNamespaces,omitempty"`
+
+	// tracing exports the server's OpenTelemetry spans (HTTP requests,
+	// retrieval, generation, ingestion, model and vector store calls) over
+	// OTLP/HTTP. Unset, the server does not trace.
+	// +optional
+	Tracing *TracingSpec `json:"tracing,omitempty"`
+}
+
+// TracingSpec configures the RAG server's OpenTelemetry tracing.
+type TracingSpec struct {
+	// otlpEndpoint is the base URL of an OTLP/HTTP receiver, such as an
+	// OpenTelemetry Collector (http://otel-collector.observability:4318);
+	// spans are posted to <otlpEndpoint>/v1/traces. The operator sets it as
+	// OTEL_EXPORTER_OTLP_ENDPOINT, and OTEL_SERVICE_NAME to the RagService's
+	// name.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="server.tracing.otlpEndpoint must be an absolute http or https URL"
+	OTLPEndpoint string `json:"otlpEndpoint"`
 }
 
 // ResourceRequirements are the compute resources of a container: requests

@@ -51,6 +51,11 @@ const (
 	EnvAPITokenFile    = "API_TOKEN_FILE"
 	EnvShutdownTimeout = "SHUTDOWN_TIMEOUT"
 	EnvDrainPeriod     = "DRAIN_PERIOD"
+	// EnvOTLPEndpoint and EnvOTelServiceName are the standard OpenTelemetry
+	// variables: with an endpoint set (spec.server.tracing) the server
+	// exports its spans over OTLP/HTTP to <endpoint>/v1/traces.
+	EnvOTLPEndpoint    = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	EnvOTelServiceName = "OTEL_SERVICE_NAME"
 	// EnvRetrievalMode is the default retrieval mode (RetrievalModes).
 	EnvRetrievalMode = "RETRIEVAL_MODE"
 	// The optional reranker: an OpenAI-style POST {base}/rerank endpoint
@@ -90,6 +95,9 @@ const (
 	MaxRerankTopN     = 100
 	DefaultRerankTopN = 20
 )
+
+// MaxOTLPEndpointLength bounds spec.server.tracing.otlpEndpoint.
+const MaxOTLPEndpointLength = 2048
 
 // Bounds and defaults of the retrieval settings (spec.retrieval, TOP_K,
 // CHUNK_SIZE, CHUNK_OVERLAP).

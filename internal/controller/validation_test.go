@@ -104,6 +104,9 @@ func TestInvalidRagServicesAreRejected(t *testing.T) {
 		{name: "base URL is not a URL", patch: `baseURL: "not a url"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "base URL with another scheme", patch: `baseURL: "ftp://models.example/v1"`, want: "baseURL must be an absolute http or https URL"},
 		{name: "relative embedding base URL", patch: `embeddingBaseURL: "/v1"`, want: "embeddingBaseURL must be an absolute http or https URL"},
+		{name: "OTLP endpoint without a scheme", patch: `server: {tracing: {otlpEndpoint: "otel-collector:4318"}}`, want: "server.tracing.otlpEndpoint must be an absolute http or https URL"},
+		{name: "OTLP endpoint over gRPC", patch: `server: {tracing: {otlpEndpoint: "grpc://otel-collector:4317"}}`, want: "server.tracing.otlpEndpoint must be an absolute http or https URL"},
+		{name: "tracing without an endpoint", patch: `server: {tracing: {}}`, want: "spec.server.tracing.otlpEndpoint: Required value", blocking: true},
 		{name: "documents without a ConfigMap or a source", patch: `documents: {}`, want: "documents needs configMapRef or at least one entry in sources"},
 		{name: "documents with an empty source list", patch: `documents: {sources: []}`, want: "documents needs configMapRef or at least one entry in sources"},
 		{name: "source with two kinds", patch: `documents: {sources: [{name: a, git: {url: "https://example.com/r.git"}, http: {urls: ["https://example.com/a.txt"]}}]}`, want: "a source sets exactly one of git, http, s3, pvc and configMap"},
@@ -275,6 +278,7 @@ func TestValidRagServices(t *testing.T) {
 		``,
 		`{secretRef: null, baseURL: "http://ollama.llm.svc:11434/v1", embeddingBaseURL: "https://embed.example/v1"}`,
 		`{vectorStore: {external: {url: "http://chroma.shared.svc:8000"}}, replicas: 0}`,
+		`{server: {tracing: {otlpEndpoint: "http://otel-collector.observability.svc:4318"}}}`,
 		`{vectorStore: {chroma: {image: "ragops-local/chroma:1.0.0", storage: {size: 1073741824}}}}`,
 		`{server: {image: "ragops/ragserver@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}}`,
 		// Defaults never make a valid spec invalid: the overlap follows a

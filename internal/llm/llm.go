@@ -100,7 +100,9 @@ type Local struct {
 }
 
 // Embed implements Embedder. It never fails.
-func (l Local) Embed(ctx context.Context, texts []string) ([][]float32, Usage, error) {
+func (l Local) Embed(ctx context.Context, texts []string) (_ [][]float32, _ Usage, err error) {
+	_, span := startSpan(ctx, "embeddings", l.Model(), len(texts))
+	defer func() { endSpan(span, Usage{}, err) }()
 	out := make([][]float32, len(texts))
 	for i, t := range texts {
 		if i%256 == 0 && ctx.Err() != nil {

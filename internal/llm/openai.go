@@ -12,6 +12,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Retry bounds the attempts of one model call.
@@ -97,10 +99,12 @@ func NewOpenAI(cfg Config) *OpenAI {
 func (o *OpenAI) Model() string { return o.model }
 
 // Embed implements Embedder with one request for all texts.
-func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, Usage, error) {
+func (o *OpenAI) Embed(ctx context.Context, texts []string) (_ [][]float32, _ Usage, err error) {
 	var out [][]float32
 	var usage Usage
-	err := o.do(ctx, "embeddings", func(ctx context.Context) error {
+	ctx, span := startSpan(ctx, "embeddings", o.model, len(texts))
+	defer func() { endSpan(span, usage, err) }()
+	err = o.do(ctx, "embeddings", func(ctx context.Context) error {
 		resp, err := o.client.CreateEmbeddings(ctx, openai.EmbeddingRequestStrings{
 			Input: texts,
 			Model: openai.EmbeddingModel(o.model),
@@ -134,10 +138,12 @@ func toOpenAI(msgs []Message) []openai.ChatCompletionMessage {
 }
 
 // Complete implements ChatModel.
-func (o *OpenAI) Complete(ctx context.Context, msgs []Message) (string, Usage, error) {
+func (o *OpenAI) Complete(ctx context.Context, msgs []Message) (_ string, _ Usage, err error) {
 	var text string
 	var usage Usage
-	err := o.do(ctx, "chat", func(ctx context.Context) error {
+	ctx, span := startSpan(ctx, "chat", o.model, len(msgs), attribute.Bool(AttrStream, false))
+	defer func() { endSpan(span, usage, err) }()
+	err = o.do(ctx, "chat", func(ctx context.Context) error {
 		resp, err := o.client.CreateChatCompletion(ctx, o.request(msgs, false))
 		if err != nil {
 			return err
@@ -155,10 +161,12 @@ func (o *OpenAI) Complete(ctx context.Context, msgs []Message) (string, Usage, e
 
 // Stream implements ChatModel. Only opening the stream is retried: once a
 // token has been passed on, an error ends the call.
-func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string) error) (Usage, error) {
+func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string) error) (usage Usage, err error) {
 	var stream *openai.ChatCompletionStream
 	var cancel context.CancelFunc = func() {}
-	err := o.do(ctx, "chat", func(attemptCtx context.Context) error {
+	ctx, span := startSpan(ctx, "chat", o.model, len(msgs), attribute.Bool(AttrStream, true))
+	defer func() { endSpan(span, usage, err) }()
+	err = o.do(ctx, "chat", func(attemptCtx context.Context) error {
 		// The stream outlives this attempt function, so it runs under its
 		// own timeout rather than attemptCtx.
 		sctx, scancel := context.WithTimeout(ctx, o.retry.CallTimeout)
@@ -179,7 +187,6 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string
 	}
 	defer cancel()
 	defer stream.Close()
-	var usage Usage
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -209,7 +216,9 @@ func (o *OpenAI) Stream(ctx context.Context, msgs []Message, onToken func(string
 // caller's deadline.
 func (o *OpenAI) do(ctx context.Context, op string, call func(context.Context) error) error {
 	var lastErr error
-	for attempt := 1; ; attempt++ {
+	attempt := 1
+	defer func() { trace.SpanFromContext(ctx).SetAttributes(attribute.Int(AttrAttempts, attempt)) }()
+	for ; ; attempt++ {
 		ra := &retryAfter{}
 		actx, cancel := context.WithTimeout(context.WithValue(ctx, retryAfterKey{}, ra), o.retry.CallTimeout)
 		start := time.Now()
@@ -333,6 +342,7 @@ func (d *doer) Do(req *http.Request) (*http.Response, error) {
 			req.Header.Set("Authorization", "Bearer "+k)
 		}
 	}
+	injectTraceContext(req)
 	resp, err := d.hc.Do(req)
 	if err == nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500) {
 		if ra := retryAfterFrom(req.Context()); ra != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/ragops/ragops/internal/llm"
 )
 
@@ -118,16 +120,19 @@ func (s *Service) Chat(ctx context.Context, c Conversation, onToken func(string)
 	msgs = append(msgs, history...)
 	msgs = append(msgs, p[1])
 	var cu llm.Usage
+	gctx, gspan := startSpan(ctx, "rag.generate", attribute.String(AttrModel, chat.Model()),
+		attribute.Int(AttrPassages, len(sources)), attribute.Bool(AttrStream, onToken != nil))
 	if onToken == nil {
-		a.Answer.Answer, cu, err = chat.Complete(ctx, msgs)
+		a.Answer.Answer, cu, err = chat.Complete(gctx, msgs)
 	} else {
 		var b strings.Builder
-		cu, err = chat.Stream(ctx, msgs, func(tok string) error {
+		cu, err = chat.Stream(gctx, msgs, func(tok string) error {
 			b.WriteString(tok)
 			return onToken(tok)
 		})
 		a.Answer.Answer = b.String()
 	}
+	endSpan(gspan, modelErr(ctx, "chat model", err))
 	if err != nil {
 		return a, modelErr(ctx, "chat model", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragops/ragops/internal/rag/chunk"
@@ -125,8 +126,13 @@ func (s *Service) Ingest(ctx context.Context, docs []Document) (IngestResult, er
 	return s.ingest(ctx, docs, "")
 }
 
-func (s *Service) ingest(ctx context.Context, docs []Document, origin string) (IngestResult, error) {
-	res := IngestResult{Documents: len(docs)}
+func (s *Service) ingest(ctx context.Context, docs []Document, origin string) (res IngestResult, err error) {
+	ctx, span := startSpan(ctx, "rag.ingest", attribute.Int(AttrDocuments, len(docs)), attribute.String(AttrOrigin, origin))
+	defer func() {
+		endSpan(span, err, attribute.Int(AttrAdded, res.Added), attribute.Int(AttrReused, res.Reused),
+			attribute.Int(AttrUnchanged, res.Unchanged), attribute.Int(AttrRemoved, res.Removed), attribute.Int(AttrEmbedded, res.Added-res.Reused))
+	}()
+	res = IngestResult{Documents: len(docs)}
 	sources := make([]string, len(docs))
 	for i, d := range docs {
 		sources[i] = d.Source

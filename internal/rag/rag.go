@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/llm"
 	"github.com/ragops/ragops/internal/vectorstore"
@@ -225,16 +227,19 @@ func (s *Service) Answer(ctx context.Context, q Query, onToken func(string) erro
 	}
 	msgs := Prompt(q.Question, sources)
 	var cu llm.Usage
+	gctx, gspan := startSpan(ctx, "rag.generate", attribute.String(AttrModel, s.chat.Model()),
+		attribute.Int(AttrPassages, len(sources)), attribute.Bool(AttrStream, onToken != nil))
 	if onToken == nil {
-		a.Answer, cu, err = s.chat.Complete(ctx, msgs)
+		a.Answer, cu, err = s.chat.Complete(gctx, msgs)
 	} else {
 		var b strings.Builder
-		cu, err = s.chat.Stream(ctx, msgs, func(tok string) error {
+		cu, err = s.chat.Stream(gctx, msgs, func(tok string) error {
 			b.WriteString(tok)
 			return onToken(tok)
 		})
 		a.Answer = b.String()
 	}
+	endSpan(gspan, modelErr(ctx, "chat model", err))
 	if err != nil {
 		return a, modelErr(ctx, "chat model", err)
 	}

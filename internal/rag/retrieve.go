@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ragops/ragops/internal/contract"
@@ -46,12 +47,14 @@ type Reranker interface {
 // sources. With a reranker, the best RerankTopN passages are ordered again by
 // it; when it fails, they keep their order (logged and counted, not an
 // error).
-func (s *Service) Retrieve(ctx context.Context, q Query) ([]Source, Usage, error) {
+func (s *Service) Retrieve(ctx context.Context, q Query) (srcs []Source, _ Usage, retErr error) {
 	k := q.TopK
 	if k <= 0 {
 		k = s.opts.TopK
 	}
 	mode := cmp.Or(q.Mode, s.opts.Mode)
+	ctx, span := startSpan(ctx, "rag.retrieve", attribute.Int(AttrTopK, k), attribute.Int(AttrFilters, len(q.Filter)), attribute.String(AttrMode, mode))
+	defer func() { endSpan(span, retErr, attribute.Int(AttrHits, len(srcs))) }()
 	want := k
 	if s.opts.Reranker != nil {
 		want = max(k, s.opts.RerankTopN)

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/vectorstore"
@@ -180,15 +181,17 @@ func (w *statusWriter) code() int {
 	return w.status
 }
 
-// observedStore measures the calls to a vector store.
+// observedStore measures the calls to a vector store, and traces them as
+// children of the span in their context (see storeSpan).
 type observedStore struct {
 	vectorstore.Store
-	m *metrics
+	m      *metrics
+	system string // "chroma" or "sqlite", for spans
 }
 
-// observe records a call; a call whose caller went away is "canceled", not
-// a failure of the store.
-func (s observedStore) observe(ctx context.Context, op string, start time.Time, err error) {
+// observe records a call and returns its outcome; a call whose caller went
+// away is "canceled", not a failure of the store.
+func (s observedStore) observe(ctx context.Context, op string, start time.Time, err error) string {
 	outcome := "ok"
 	switch {
 	case err == nil:
@@ -200,45 +203,54 @@ func (s observedStore) observe(ctx context.Context, op string, start time.Time, 
 		outcome = "error"
 	}
 	s.m.upstream.WithLabelValues("store_"+op, outcome).Observe(time.Since(start).Seconds())
+	return outcome
 }
 
 func (s observedStore) Upsert(ctx context.Context, recs []vectorstore.Record) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "upsert", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "upsert", attribute.Int(AttrStoreRecords, len(recs)))
+	defer func(start time.Time) { s.end(ctx, span, "upsert", start, err) }(time.Now())
 	return s.Store.Upsert(ctx, recs)
 }
 
 func (s observedStore) Query(ctx context.Context, e []float32, k int, f map[string]string) (h []vectorstore.Hit, err error) {
-	defer func(start time.Time) { s.observe(ctx, "query", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "query", attribute.Int(AttrStoreK, k))
+	defer func(start time.Time) { s.end(ctx, span, "query", start, err, attribute.Int(AttrStoreHits, len(h))) }(time.Now())
 	return s.Store.Query(ctx, e, k, f)
 }
 
 func (s observedStore) Scan(ctx context.Context, f map[string]string, emb bool, fn func([]vectorstore.Record) error) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "scan", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "scan")
+	defer func(start time.Time) { s.end(ctx, span, "scan", start, err) }(time.Now())
 	return s.Store.Scan(ctx, f, emb, fn)
 }
 
 func (s observedStore) Commit(ctx context.Context, vs ...vectorstore.SourceVersion) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "commit", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "commit", attribute.Int(AttrStoreRecords, len(vs)))
+	defer func(start time.Time) { s.end(ctx, span, "commit", start, err) }(time.Now())
 	return s.Store.Commit(ctx, vs...)
 }
 
 func (s observedStore) Versions(ctx context.Context, sources []string) (out map[string]vectorstore.SourceVersion, err error) {
-	defer func(start time.Time) { s.observe(ctx, "versions", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "versions", attribute.Int(AttrStoreRecords, len(sources)))
+	defer func(start time.Time) { s.end(ctx, span, "versions", start, err) }(time.Now())
 	return s.Store.Versions(ctx, sources)
 }
 
 func (s observedStore) ScanVersions(ctx context.Context, fn func([]vectorstore.SourceVersion) error) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "scan_versions", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "scan_versions")
+	defer func(start time.Time) { s.end(ctx, span, "scan_versions", start, err) }(time.Now())
 	return s.Store.ScanVersions(ctx, fn)
 }
 
 func (s observedStore) Uncommit(ctx context.Context, source string) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "uncommit", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "uncommit")
+	defer func(start time.Time) { s.end(ctx, span, "uncommit", start, err) }(time.Now())
 	return s.Store.Uncommit(ctx, source)
 }
 
 func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
-	defer func(start time.Time) { s.observe(ctx, "delete", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "delete", attribute.Int(AttrStoreRecords, len(ids)))
+	defer func(start time.Time) { s.end(ctx, span, "delete", start, err) }(time.Now())
 	return s.Store.Delete(ctx, ids)
 }
 

@@ -18,6 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/ragops/ragops/internal/contract"
 	"github.com/ragops/ragops/internal/docformat"
 	"github.com/ragops/ragops/internal/llm"
@@ -48,12 +52,27 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
 	// The secrets never reach the logs, whatever an upstream's error says.
 	sec := newSecrets(cfg)
-	log := slog.New(newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values))
+	log := slog.New(traceLogHandler{newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values)})
+
+	tr, err := newTracing(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	// Spans still queued are flushed when the server stops, after the last
+	// request; a collector that does not answer in time loses them.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tr.shutdown(fctx); err != nil {
+			log.Warn("Flushing traces failed", "error", err.Error())
+		}
+	}()
 
 	s, err := newServer(cfg, log, sec)
 	if err != nil {
 		return err
 	}
+	s.tracer = tr.provider
 	defer s.svc.Store().Close()
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
@@ -71,7 +90,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("RAG server listening",
 		"port", cfg.Port, "mode", s.svc.Mode(), "chat_model", s.svc.ChatModel(),
 		"embedding_model", s.svc.EmbeddingModel(), "store", s.storeKind, "collection", s.collection,
-		"docs_dir", cfg.DocsDir, "auth", s.token != nil)
+		"docs_dir", cfg.DocsDir, "auth", s.token != nil, "tracing", tr.endpoint != "")
+	if tr.endpoint != "" {
+		log.Info("Exporting traces over OTLP/HTTP", "endpoint", tr.endpoint)
+	}
 	if _, err := docformat.PDFAvailable(); err != nil {
 		log.Warn("PDF files will be skipped", "reason", err.Error())
 	}
@@ -147,7 +169,8 @@ type server struct {
 	log        *slog.Logger
 	svc        *rag.Service
 	metrics    *metrics
-	token      *fileValue // nil: no auth
+	tracer     trace.TracerProvider // no-op unless OTLP is configured
+	token      *fileValue           // nil: no auth
 	storeKind  string
 	collection string
 
@@ -171,7 +194,7 @@ func CollectionName(prefix, model string) string {
 // newServer builds a server; sec holds the API key and token, read through
 // getters shared with the log redaction (see newSecrets).
 func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
-	s := &server{cfg: cfg, log: log, metrics: newMetrics(), token: sec.token}
+	s := &server{cfg: cfg, log: log, metrics: newMetrics(), tracer: noop.NewTracerProvider(), token: sec.token}
 
 	var key func() string
 	if sec.apiKey != nil {
@@ -214,7 +237,8 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 		}
 		store, s.storeKind = ss, "embedded"
 	}
-	s.svc = rag.New(observedStore{store, s.metrics}, emb, chat, rag.Options{
+	system := map[string]string{"chroma": "chroma", "embedded": "sqlite"}[s.storeKind]
+	s.svc = rag.New(observedStore{store, s.metrics, system}, emb, chat, rag.Options{
 		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
 		EmbedBatch: cfg.EmbedBatchSize, EmbedConcurrency: cfg.EmbedConcurrency,
 		Metrics: s.metrics,
@@ -247,7 +271,7 @@ func (s *server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return s.recoverer(s.metrics.instrument(s.accessLog(unmatched)))
+	return s.recoverer(s.metrics.instrument(s.traceRequests(s.accessLog(unmatched))))
 }
 
 // jsonErrorWriter turns the mux's plain-text 404 and 405 into JSON errors.
@@ -333,7 +357,15 @@ func (s *server) startupIngest(ctx context.Context) {
 	s.maintainLoop(ctx)
 }
 
-func (s *server) startupStep(ctx context.Context, adopted *bool) error {
+func (s *server) startupStep(ctx context.Context, adopted *bool) (err error) {
+	ctx, span := s.tracer.Tracer(TracerName).Start(ctx, "startup ingestion")
+	defer func() {
+		if err != nil {
+			span.RecordError(errors.New("start-up ingestion failed"))
+			span.SetStatus(codes.Error, "start-up ingestion failed")
+		}
+		span.End()
+	}()
 	if !*adopted {
 		if err := s.adoptLegacy(ctx); err != nil {
 			return err

@@ -136,6 +136,43 @@ func TestServerEnvironmentLoadsInTheServer(t *testing.T) {
 	}
 }
 
+// TestTracingEnvironmentLoadsInTheServer crosses the contract for
+// spec.server.tracing: the endpoint the operator sets is the one the server
+// exports to (with the OTLP/HTTP traces path), under the RagService's name;
+// without tracing the server gets no OpenTelemetry variable and stays off.
+func TestTracingEnvironmentLoadsInTheServer(t *testing.T) {
+	envOf := func(rs *ragv1alpha1.RagService) map[string]string {
+		d := typed[appsv1.Deployment](t, ServerDeployment(rs, ServerInputs{Image: "ragops/ragserver:0.1.0", InputsHash: "abc"}))
+		env := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		return env
+	}
+	for _, endpoint := range []string{"http://otel-collector.observability.svc:4318", "https://otlp.example:443/", "http://[fd00::1]:4318"} {
+		rs := newRagService(func(rs *ragv1alpha1.RagService) {
+			rs.Spec.Server.Tracing = &ragv1alpha1.TracingSpec{OTLPEndpoint: endpoint}
+		})
+		env := envOf(rs)
+		got, err := ragserver.TracesEndpoint(func(k string) string { return env[k] })
+		if want := strings.TrimRight(endpoint, "/") + "/v1/traces"; err != nil || got != want {
+			t.Errorf("%s: the server exports to %q (%v), want %q", endpoint, got, err, want)
+		}
+		if env[contract.EnvOTelServiceName] != rs.Name {
+			t.Errorf("%s: service name %q, want %q", endpoint, env[contract.EnvOTelServiceName], rs.Name)
+		}
+	}
+	env := envOf(newRagService(func(*ragv1alpha1.RagService) {}))
+	for k := range env {
+		if strings.HasPrefix(k, "OTEL_") {
+			t.Errorf("without spec.server.tracing the server gets %s=%q", k, env[k])
+		}
+	}
+	if got, err := ragserver.TracesEndpoint(func(k string) string { return env[k] }); got != "" || err != nil {
+		t.Errorf("without spec.server.tracing the server traces to %q (%v)", got, err)
+	}
+}
+
 // validChromaName is Chroma's rule (see chromastore.ValidCollectionName).
 func validChromaName(name string) error {
 	if len(name) < 3 || len(name) > 512 {

@@ -168,6 +168,9 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 	)
 	vars = append(vars, retrievalEnv(rs)...)
 	vars = append(vars, envVar(contract.EnvRetrievalMode, RetrievalMode(rs)))
+	if t := rs.Spec.Server.Tracing; t != nil && t.OTLPEndpoint != "" {
+		vars = append(vars, envVar(contract.EnvOTLPEndpoint, t.OTLPEndpoint), envVar(contract.EnvOTelServiceName, rs.Name))
+	}
 	if rr := rs.Spec.Retrieval.Rerank; rr != nil {
 		vars = append(vars,
 			envVar(contract.EnvRerankBaseURL, rr.BaseURL),
