@@ -256,7 +256,10 @@ func (s observedStore) Delete(ctx context.Context, ids []string) (err error) {
 
 // LexicalQuery implements vectorstore.Lexical when the store does.
 func (s observedStore) LexicalQuery(ctx context.Context, query string, k int, f map[string]string) (h []vectorstore.Hit, err error) {
-	defer func(start time.Time) { s.observe(ctx, "lexical_query", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "lexical_query", attribute.Int(AttrStoreK, k))
+	defer func(start time.Time) {
+		s.end(ctx, span, "lexical_query", start, err, attribute.Int(AttrStoreHits, len(h)))
+	}(time.Now())
 	lex, ok := s.Store.(vectorstore.Lexical)
 	if !ok {
 		return nil, fmt.Errorf("%w: the store has no lexical index", vectorstore.ErrInvalid)
@@ -266,7 +269,8 @@ func (s observedStore) LexicalQuery(ctx context.Context, query string, k int, f 
 
 // DocFreqs implements vectorstore.Lexical when the store does.
 func (s observedStore) DocFreqs(ctx context.Context, terms []string) (f []int, n int, err error) {
-	defer func(start time.Time) { s.observe(ctx, "doc_freqs", start, err) }(time.Now())
+	ctx, span := s.storeSpan(ctx, "doc_freqs", attribute.Int(AttrStoreRecords, len(terms)))
+	defer func(start time.Time) { s.end(ctx, span, "doc_freqs", start, err) }(time.Now())
 	lex, ok := s.Store.(vectorstore.Lexical)
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: the store has no lexical index", vectorstore.ErrInvalid)

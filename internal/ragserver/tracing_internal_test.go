@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,7 +266,9 @@ func TestTracingIngestAndQuerySpans(t *testing.T) {
 	// A query in a trace the client started: the request span is the child
 	// of the client's span, and the model API gets the trace.
 	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-	if code := ts.post(t, "/query", map[string]any{"question": traceTestQuestion, "top_k": 3},
+	// Vector mode: the exact span tree below (hybrid adds the lexical
+	// query, see TestTracingChatCompletionsSpans).
+	if code := ts.post(t, "/query", map[string]any{"question": traceTestQuestion, "top_k": 3, "mode": "vector"},
 		map[string]string{"traceparent": "00-" + clientTrace + "-" + clientSpan + "-01"}); code != http.StatusOK {
 		t.Fatalf("POST /query: %d", code)
 	}
@@ -366,8 +369,21 @@ func TestTracingChatCompletionsSpans(t *testing.T) {
 	gen := st.only(t, "rag.generate")
 	wantAttr(t, gen, rag.AttrStream, true)
 	wantAttr(t, st.only(t, "llm.chat"), llm.AttrStream, true)
-	if got := st.children(st.only(t, "rag.retrieve")); !sameNames(got, "llm.embeddings", "store.query", "store.versions") {
-		t.Errorf("children of rag.retrieve: %v", got)
+	// The default mode, hybrid: the vector and the lexical query, and the
+	// look-ups of the committed versions (one per ranking, and one for the
+	// fused list).
+	ret := st.only(t, "rag.retrieve")
+	wantAttr(t, ret, rag.AttrMode, "hybrid")
+	got := st.children(ret)
+	for _, want := range []string{"llm.embeddings", "store.query", "store.lexical_query", "store.versions"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("children of rag.retrieve: %v, no %s", got, want)
+		}
+	}
+	for _, name := range got {
+		if !strings.HasPrefix(name, "store.") && !strings.HasPrefix(name, "llm.") {
+			t.Errorf("children of rag.retrieve: %v: %s is neither a store nor a model call", got, name)
+		}
 	}
 	noSecrets(t, st.spans)
 }
