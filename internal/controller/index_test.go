@@ -349,7 +349,7 @@ func TestIndexJobSpec(t *testing.T) {
 
 	// Status: Indexing, an event; Ready does not wait for the index.
 	markAvailable(t, ns, "idx")
-	markAvailable(t, ns, "idx-chroma")
+	markChromaAvailable(t, ns, "idx-chroma")
 	waitFor(t, &ragv1alpha1.RagService{}, ns, "idx", func(rs *ragv1alpha1.RagService) error {
 		if err := hasCondition(rs, ragv1alpha1.ConditionIndexed, metav1.ConditionFalse, ragv1alpha1.ReasonIndexing); err != nil {
 			return err
@@ -599,7 +599,7 @@ func TestIndexWaitsForSourceObjects(t *testing.T) {
 		}
 	}))
 	markAvailable(t, ns, "miss")
-	markAvailable(t, ns, "miss-chroma")
+	markChromaAvailable(t, ns, "miss-chroma")
 	// The server does not wait for the documents: Ready; Indexed names the
 	// missing object; no Job.
 	for _, step := range []struct {

@@ -128,7 +128,7 @@ func TestAutoscaling(t *testing.T) {
 		return nil
 	})
 	markAvailable(t, ns, "auto")
-	markAvailableWhenCreated(t, ns, "auto-chroma")
+	markChromaAvailable(t, ns, "auto-chroma")
 	waitFor(t, &ragv1alpha1.RagService{}, ns, "auto", func(rs *ragv1alpha1.RagService) error {
 		a := rs.Status.Autoscaling
 		if a == nil || a.CurrentReplicas != 1 || a.DesiredReplicas != 3 || a.Message == "" || rs.Status.ReadyReplicas != 3 {
@@ -215,7 +215,7 @@ func TestMonitoringWithoutAndWithTheCRD(t *testing.T) {
 		rs.Spec.Monitoring = &ragv1alpha1.MonitoringSpec{Enabled: true, Interval: "15s", Labels: map[string]string{"release": "kube-prometheus-stack"}}
 	}))
 	markAvailableWhenCreated(t, ns, "mon")
-	markAvailableWhenCreated(t, ns, "mon-chroma")
+	markChromaAvailable(t, ns, "mon-chroma")
 	rs := waitFor(t, &ragv1alpha1.RagService{}, ns, "mon", func(rs *ragv1alpha1.RagService) error {
 		if err := hasCondition(rs, ragv1alpha1.ConditionMonitoringReady, metav1.ConditionFalse, ragv1alpha1.ReasonCRDNotInstalled); err != nil {
 			return err
@@ -293,7 +293,7 @@ func TestLastErrorStaysAfterRecovery(t *testing.T) {
 	})
 	createSecret(t, ns, "openai", map[string]string{"OPENAI_API_KEY": "sk"})
 	markAvailableWhenCreated(t, ns, "flaky")
-	markAvailableWhenCreated(t, ns, "flaky-chroma")
+	markChromaAvailable(t, ns, "flaky-chroma")
 	rs := waitFor(t, &ragv1alpha1.RagService{}, ns, "flaky", conditionIs(ragv1alpha1.ConditionReady, metav1.ConditionTrue, ragv1alpha1.ReasonAvailable))
 	if rs.Status.LastError == nil || rs.Status.LastError.Message != `Secret "openai" not found` || rs.Status.LastError.Time.IsZero() {
 		t.Fatalf("lastError after recovery = %+v", rs.Status.LastError)
