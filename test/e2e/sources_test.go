@@ -220,9 +220,9 @@ func sortedKeys(m map[string]bool) []string {
 func retrieves(t *testing.T, question, source, marker string) {
 	t.Helper()
 	qr := queryIn(t, sourcesNS, sourcesRag, question)
-	for _, s := range qr.Sources {
+	for i, s := range qr.Sources {
 		if s.Source == source && strings.Contains(s.Text, marker) {
-			t.Logf("/query %q: %s retrieved (score %.3f) among %d sources", question, source, s.Score, len(qr.Sources))
+			t.Logf("/query %q: %s retrieved at rank %d of %d (score %.3f)", question, source, i+1, len(qr.Sources), s.Score)
 			return
 		}
 	}
@@ -345,6 +345,19 @@ func TestSourcesOnCluster(t *testing.T) {
 		t.Logf("Indexed=False %s: %s", reason, msg)
 		t.Logf("archive lastError: %s", st.source("archive").LastError)
 		t.Logf("index: %d documents, %d chunks, job %s", st.Status.Index.Documents, st.Status.Index.Chunks, st.Status.Index.Job)
+
+		// kubectl get events shows the failed source as a Warning.
+		eventually(t, "a Warning event SourceUnreachable", time.Minute, func() error {
+			out := kubectl(t, "-n", sourcesNS, "get", "events", "--field-selector", "involvedObject.kind=RagService,involvedObject.name="+sourcesRag,
+				"-o", `jsonpath={range .items[*]}{.type}/{.reason}: {.message}{"\n"}{end}`)
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "Warning/SourceUnreachable: ") && strings.Contains(l, "archive") {
+					t.Logf("event %s", l)
+					return nil
+				}
+			}
+			return fmt.Errorf("events:\n%s", out)
+		})
 
 		docs := listedSources(t)
 		for _, want := range []string{"handbook/expenses.md", "handbook/travel-2025.md", webDoc} {
