@@ -3,8 +3,11 @@
 #  - KUBECONFIG unset: builds (once) and starts the local single-node cluster (hack/localcluster),
 #    loads the images into it, runs the tests, and tears the cluster down again.
 #  - KUBECONFIG set: uses that cluster; IMAGE_LOAD_CMD loads an image into it, e.g.
-#    IMAGE_LOAD_CMD="kind load docker-image" (default: none, the images must be pullable).
+#    IMAGE_LOAD_CMD="kind load docker-image" (default: none, the images must be pullable), and
+#    RAGOPS_E2E_HOST_ADDR the address its pods reach this host on (TestSourcesOnCluster serves
+#    Git and HTTP from this host; on the local cluster it is the pods' bridge, lcbr0).
 # Failure artifacts (events, pod logs, describe) go to $RAGOPS_E2E_ARTIFACTS (default .e2e-artifacts/).
+# E2E_RUN, when set, is passed to go test -run (e.g. E2E_RUN=TestSourcesOnCluster); default: every test.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -55,5 +58,5 @@ export RAGOPS_KUBECTL_BIN=$KUBECTL RAGOPS_HELM_BIN=$HELM
 export RAGOPS_OPERATOR_IMAGE=$IMG RAGOPS_RAGSERVER_IMAGE=$RAGSERVER_IMG
 export RAGOPS_FAKEOPENAI_IMAGE=$FAKEOPENAI_IMG RAGOPS_CHROMA_IMAGE=$CHROMA_IMG
 t=$SECONDS
-go test -tags e2e ./test/e2e/ -count=1 -v -timeout 40m
+go test -tags e2e ./test/e2e/ -run "${E2E_RUN:-.}" -count=1 -v -timeout 50m
 log "e2e tests passed in $((SECONDS - t)) s"

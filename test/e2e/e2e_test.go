@@ -153,8 +153,10 @@ type ragStatus struct {
 	} `json:"metadata"`
 }
 
-func getRag(t *testing.T, name string) (*ragStatus, error) {
-	out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "ragservice", name, "-o", "json")
+func getRag(t *testing.T, name string) (*ragStatus, error) { return getRagIn(t, appNS, name) }
+
+func getRagIn(t *testing.T, ns, name string) (*ragStatus, error) {
+	out, err := cmdRun(t, "", kubectlBin, "-n", ns, "get", "ragservice", name, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +178,13 @@ func condition(r *ragStatus, typ string) (status, reason, message string) {
 
 func waitReady(t *testing.T, name string, timeout time.Duration) {
 	t.Helper()
+	waitReadyIn(t, appNS, name, timeout)
+}
+
+func waitReadyIn(t *testing.T, ns, name string, timeout time.Duration) {
+	t.Helper()
 	eventually(t, "RagService "+name+" Ready", timeout, func() error {
-		r, err := getRag(t, name)
+		r, err := getRagIn(t, ns, name)
 		if err != nil {
 			return err
 		}
@@ -268,14 +275,19 @@ func freePort(t *testing.T) int {
 
 func portForward(t *testing.T, svc string) *forward {
 	t.Helper()
+	return portForwardIn(t, appNS, svc)
+}
+
+func portForwardIn(t *testing.T, ns, svc string) *forward {
+	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(kubectlBin, "-n", appNS, "port-forward", "svc/"+svc, fmt.Sprintf("%d:80", port))
+	cmd := exec.Command(kubectlBin, "-n", ns, "port-forward", "svc/"+svc, fmt.Sprintf("%d:80", port))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f := &forward{cmd: cmd, port: port, token: apiToken(t, svc)}
+	f := &forward{cmd: cmd, port: port, token: apiTokenIn(t, ns, svc)}
 	t.Cleanup(f.stop)
 	ready := make(chan struct{})
 	go func() {
@@ -312,7 +324,12 @@ func (f *forward) json(method, path string, body any, out any) (int, error) {
 // apiToken reads the token of a RagService's server from its generated Secret.
 func apiToken(t *testing.T, rag string) string {
 	t.Helper()
-	out := kubectl(t, "-n", appNS, "get", "secret", rag+"-api-token", "-o", "jsonpath={.data.token}")
+	return apiTokenIn(t, appNS, rag)
+}
+
+func apiTokenIn(t *testing.T, ns, rag string) string {
+	t.Helper()
+	out := kubectl(t, "-n", ns, "get", "secret", rag+"-api-token", "-o", "jsonpath={.data.token}")
 	token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
 	if err != nil || len(token) == 0 {
 		t.Fatalf("the API token Secret %s-api-token holds no token (%q): %v", rag, out, err)
@@ -370,9 +387,14 @@ type queryResponse struct {
 // until the deadline: a just-rolled Service can refuse connections for a second.
 func query(t *testing.T, svc, question string) queryResponse {
 	t.Helper()
+	return queryIn(t, appNS, svc, question)
+}
+
+func queryIn(t *testing.T, ns, svc, question string) queryResponse {
+	t.Helper()
 	var qr queryResponse
 	eventually(t, "POST /query answers", 2*time.Minute, func() error {
-		f := portForward(t, svc)
+		f := portForwardIn(t, ns, svc)
 		defer f.stop()
 		qr = queryResponse{}
 		_, err := f.json("POST", "/query", map[string]any{"question": question}, &qr)
@@ -465,8 +487,10 @@ func readyServerPods(t *testing.T, rag string) int {
 	return n
 }
 
-// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS.
-func dumpOnFailure(t *testing.T) {
+// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS:
+// the logs of the pods of the operator's namespace, of appNS and of the
+// namespaces named.
+func dumpOnFailure(t *testing.T, namespaces ...string) {
 	if !t.Failed() {
 		return
 	}
@@ -488,7 +512,7 @@ func dumpOnFailure(t *testing.T) {
 	save("ragservices.yaml", "get", "ragservices", "-A", "-o", "yaml")
 	save("describe-pods.txt", "describe", "pods", "-A")
 	save("describe-ragservices.txt", "describe", "ragservices", "-A")
-	for _, ns := range []string{releaseNS, appNS} {
+	for _, ns := range append([]string{releaseNS, appNS}, namespaces...) {
 		out, _ := cmdRun(t, "", kubectlBin, "-n", ns, "get", "pods", "-o", "name")
 		for _, p := range strings.Fields(out) {
 			name := strings.TrimPrefix(p, "pod/")
@@ -518,7 +542,9 @@ data:
     Annual summary. The company ended the fiscal year with 2.1 billion dollars in cash and no long-term debt.
 `
 
-func fakeServerManifest(acceptedKey string) string {
+func fakeServerManifest(acceptedKey string) string { return fakeServerManifestIn(appNS, acceptedKey) }
+
+func fakeServerManifestIn(ns, acceptedKey string) string {
 	repo, tag := splitImage(fakeImage)
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -553,10 +579,12 @@ metadata:
 spec:
   selector: {app: %[1]s}
   ports: [{name: http, port: 8080, targetPort: http}]
-`, fakeName, appNS, repo, tag, acceptedKey)
+`, fakeName, ns, repo, tag, acceptedKey)
 }
 
-func apiKeySecret(name, key string) string {
+func apiKeySecret(name, key string) string { return apiKeySecretIn(appNS, name, key) }
+
+func apiKeySecretIn(ns, name, key string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata:
@@ -564,7 +592,7 @@ metadata:
   namespace: %s
 stringData:
   OPENAI_API_KEY: %q
-`, name, appNS, key)
+`, name, ns, key)
 }
 
 // ragService renders a RagService that uses the in-cluster fake model API and the local Chroma image.
@@ -593,7 +621,30 @@ spec:
 %[9]s`, name, appNS, model, replicas, fakeName, secret, chromaImage, retention, extra)
 }
 
-func TestEndToEnd(t *testing.T) {
+// operatorInstalled says whether the release ragops is installed.
+func operatorInstalled(t *testing.T) bool {
+	t.Helper()
+	_, err := cmdRun(t, "", helmBin, "status", "ragops", "--namespace", releaseNS)
+	return err == nil
+}
+
+// installOperator installs the chart as release ragops and waits for the
+// operator. TestEndToEnd ends by uninstalling it (and deleting the CRD), so
+// every test that needs the operator installs it when it is absent.
+func installOperator(t *testing.T) {
+	t.Helper()
+	opRepo, opTag := splitImage(operatorImage)
+	rsRepo, rsTag := splitImage(ragserverImage)
+	helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
+		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
+		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
+		"--wait", "--timeout", "3m")
+	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
+}
+
+// readEnv reads the suite's environment (see the top of this file).
+func readEnv(t *testing.T) {
+	t.Helper()
 	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
 	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
 	mustEnv(t, "KUBECONFIG")
@@ -601,6 +652,10 @@ func TestEndToEnd(t *testing.T) {
 	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
 	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
 	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+}
+
+func TestEndToEnd(t *testing.T) {
+	readEnv(t)
 	defer func() {
 		timingsMu.Lock()
 		defer timingsMu.Unlock()
@@ -611,15 +666,8 @@ func TestEndToEnd(t *testing.T) {
 	}()
 	defer dumpOnFailure(t)
 
-	opRepo, opTag := splitImage(operatorImage)
-	rsRepo, rsTag := splitImage(ragserverImage)
-
 	end := phase(t, "0 helm install ragops charts/ragops")
-	helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
-		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
-		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
-		"--wait", "--timeout", "3m")
-	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
+	installOperator(t)
 	end()
 
 	end = phase(t, "0 fake model API, Secret, documents ConfigMap")
