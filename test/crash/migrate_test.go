@@ -30,6 +30,10 @@ import (
 // migrateKills is the number of SIGKILLs of the migrator mid-copy.
 const migrateKills = 5
 
+// migrateDocs is the number of documents of the API in the previous
+// collection.
+const migrateDocs = 500
+
 // visibleDocs reads a store's committed documents: source to its chunk
 // texts in order (a chunk missing or doubled fails the test) and metadata.
 func visibleDocs(t *testing.T, store vectorstore.Store) (map[string][]string, map[string]map[string]string) {
@@ -85,7 +89,7 @@ func visibleDocs(t *testing.T, store vectorstore.Store) (map[string][]string, ma
 }
 
 // TestMigrateKilledMidCopy kills the real "ragserver migrate" (phase copy)
-// with SIGKILL again and again while it copies 200 documents of the API from
+// with SIGKILL again and again while it copies 500 documents of the API from
 // model A's collection to model B's, on the embedded store and on a real
 // Chroma, with the old server's writes landing in A between kills (a
 // document changed, one deleted, one added); then runs it to the end and
@@ -155,10 +159,10 @@ func migrateKilled(t *testing.T, bin, kind string) {
 		return rag.Document{Source: fmt.Sprintf("notes/note-%03d.md", i), Text: b.String(), Metadata: map[string]string{"author": "clerk-" + strconv.Itoa(i%7)}}
 	}
 	var docs []rag.Document
-	for i := range 200 {
+	for i := range migrateDocs {
 		docs = append(docs, doc(i, "first"))
 	}
-	for batch := range slices.Chunk(docs, 50) {
+	for batch := range slices.Chunk(docs, 100) {
 		writeA(batch)
 	}
 
@@ -189,7 +193,11 @@ func migrateKilled(t *testing.T, bin, kind string) {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		if kill {
-			target := before + 3 + int(time.Now().UnixNano()%17)
+			// Kill after 15 to 60 requests (of about 315 of 8 chunks in
+			// all; a commit every 64 documents, about 40 requests): the
+			// kills land before, between and after commits, and leave
+			// work for the final run.
+			target := before + 15 + int(time.Now().UnixNano()%46)
 			deadline := time.Now().Add(60 * time.Second)
 			for fake.Stats().EmbeddingRequests < target {
 				select {
@@ -246,9 +254,12 @@ func migrateKilled(t *testing.T, bin, kind string) {
 		t.Fatalf("only %d of %d runs were killed mid-copy: the test proves little", killed, migrateKills)
 	}
 	rep, _ := run(migrateKills, false)
+	if rep.Unchanged == 0 || rep.Documents+rep.Unchanged != migrateDocs {
+		t.Fatalf("final run %+v: the killed runs committed nothing, or the copy is incomplete", rep)
+	}
 	requests := fake.Stats().EmbeddingRequests
-	if rep2, _ := run(migrateKills+1, false); rep2.Documents != 0 || rep2.Unchanged != 200 {
-		t.Fatalf("re-run report %+v, want 200 unchanged", rep2)
+	if rep2, _ := run(migrateKills+1, false); rep2.Documents != 0 || rep2.Unchanged != migrateDocs {
+		t.Fatalf("re-run report %+v, want %d unchanged", rep2, migrateDocs)
 	}
 	if n := fake.Stats().EmbeddingRequests - requests; n != 0 {
 		t.Fatalf("a re-run after completion made %d embedding requests", n)
@@ -259,8 +270,8 @@ func migrateKilled(t *testing.T, bin, kind string) {
 	defer b.Close()
 	inA, mdA := visibleDocs(t, a)
 	inB, mdB := visibleDocs(t, b)
-	if len(inA) != 200 || len(inB) != len(inA) {
-		t.Fatalf("A holds %d documents, B %d; want 200 each", len(inA), len(inB))
+	if len(inA) != migrateDocs || len(inB) != len(inA) {
+		t.Fatalf("A holds %d documents, B %d; want %d each", len(inA), len(inB), migrateDocs)
 	}
 	for src, want := range inA {
 		if !slices.Equal(inB[src], want) {
