@@ -119,7 +119,7 @@ func TestMigrateEmbeddingModel(t *testing.T) {
 				"CHROMA_COLLECTION": uniqueCollection(), "CHUNK_SIZE": "120", "CHUNK_OVERLAP": "0",
 				"EMBED_BATCH_SIZE": "4", "DATA_DIR": t.TempDir(),
 			}
-			openA, openB := func() vectorstore.Store { return nil }, func() vectorstore.Store { return nil }
+			var openA, openB func() vectorstore.Store
 			if kind == "chroma" {
 				env["CHROMA_URL"] = chromaserver.Shared(t).URL()
 				open := func(model string) func() vectorstore.Store {
