@@ -238,7 +238,9 @@ func TestEmbeddingModelSwitch(t *testing.T) {
 			_, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", releaseNS, "--wait=true", "--timeout=3m")
 		})
 	}
-	t.Cleanup(func() { _, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", switchNS, "--wait=true", "--timeout=3m") })
+	t.Cleanup(func() {
+		_, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", switchNS, "--wait=true", "--timeout=3m")
+	})
 	kubectlApply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", switchNS))
 	kubectlApply(t, switchRagService("fake-embed-a"))
 	startClientPod(t, switchNS, clientPod)
