@@ -121,6 +121,19 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		opts.Since, opts.OnlyNewer = since, true
 	}
 	res, err := s.svc.Migrate(ctx, prev, opts)
+	if err == nil && phase != contract.MigratePhaseFinalize {
+		// A second pass, which finds everything in place at the cost of
+		// reads: Chroma pages the commit records by offset, so a record
+		// deleted in the previous collection during the first pass's read
+		// could have hidden another one from it.
+		var again rag.MigrateResult
+		again, err = s.svc.Migrate(ctx, prev, rag.MigrateOptions{})
+		if again.Documents > 0 {
+			log.Warn("The verification pass copied documents the first pass missed", "documents", again.Documents)
+		}
+		res.Documents += again.Documents
+		res.Chunks += again.Chunks
+	}
 	report.Documents, report.Chunks = int64(res.Documents), int64(res.Chunks)
 	report.Unchanged, report.Kept, report.Pruned = int64(res.Unchanged), int64(res.Kept), int64(res.Pruned)
 	if err == nil && phase != contract.MigratePhaseCopy {

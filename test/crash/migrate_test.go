@@ -193,11 +193,11 @@ func migrateKilled(t *testing.T, bin, kind string) {
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
 		if kill {
-			// Kill after 15 to 60 requests (of about 315 of 8 chunks in
-			// all; a commit every 64 documents, about 40 requests): the
-			// kills land before, between and after commits, and leave
-			// work for the final run.
-			target := before + 15 + int(time.Now().UnixNano()%46)
+			// Kill after 20 to 95 requests, later in each round (of
+			// about 315 of 8 chunks in all; a commit every 64 documents,
+			// about 40 requests): the kills land before, between and
+			// after commits, and leave work for the final run.
+			target := before + 20 + 15*round + int(time.Now().UnixNano()%15)
 			deadline := time.Now().Add(60 * time.Second)
 			for fake.Stats().EmbeddingRequests < target {
 				select {
