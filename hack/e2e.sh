@@ -58,5 +58,5 @@ export RAGOPS_KUBECTL_BIN=$KUBECTL RAGOPS_HELM_BIN=$HELM
 export RAGOPS_OPERATOR_IMAGE=$IMG RAGOPS_RAGSERVER_IMAGE=$RAGSERVER_IMG
 export RAGOPS_FAKEOPENAI_IMAGE=$FAKEOPENAI_IMG RAGOPS_CHROMA_IMAGE=$CHROMA_IMG
 t=$SECONDS
-go test -tags e2e ./test/e2e/ -run "${E2E_RUN:-.}" -count=1 -v -timeout 50m
+go test -tags e2e ./test/e2e/ -run "${E2E_RUN:-.}" -count=1 -v -timeout 60m
 log "e2e tests passed in $((SECONDS - t)) s"

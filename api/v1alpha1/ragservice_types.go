@@ -524,6 +524,14 @@ type VectorStoreSpec struct {
 	// external points at a Chroma that runs elsewhere; no Chroma is deployed.
 	// +optional
 	External *ExternalVectorStore `json:"external,omitempty"`
+
+	// keepPreviousCollection keeps the collection of the previous embedding
+	// model after a switch of embeddingModel has completed. By default it
+	// is deleted once no server pod uses it and the documents written to it
+	// during the cut-over have been copied. A kept collection is no longer
+	// written; switching back to its model copies every document again.
+	// +optional
+	KeepPreviousCollection bool `json:"keepPreviousCollection,omitempty"`
 }
 
 // RetentionPolicy says whether the Chroma volume outlives its RagService.
@@ -769,6 +777,13 @@ const (
 	// the current spec (and schedule) asks. It does not gate Ready: a server
 	// answers from the last complete index while a sync runs.
 	ConditionIndexed = "Indexed"
+	// ConditionEmbeddingModelSwitched says how a switch of embeddingModel
+	// goes: False while the new model's collection is filled (Migrating),
+	// the server pods roll onto it (CuttingOver) and the previous
+	// collection is caught up and deleted (Finalizing); True (Switched)
+	// once done. Absent until the first switch. It does not gate Ready:
+	// the server answers from the complete previous collection meanwhile.
+	ConditionEmbeddingModelSwitched = "EmbeddingModelSwitched"
 	// ConditionMonitoringReady says whether the ServiceMonitor of
 	// spec.monitoring exists; present only while monitoring is enabled.
 	// It does not count towards Ready.
@@ -824,6 +839,23 @@ const (
 	ReasonIndexFailed = "IndexFailed"
 	// ReasonNoDocuments: spec.documents is unset; nothing to index.
 	ReasonNoDocuments = "NoDocuments"
+	// ReasonMigrating: a Job copies the documents of the API into the new
+	// embedding model's collection while the declared sources are indexed
+	// there; the server still uses the previous model.
+	ReasonMigrating = "Migrating"
+	// ReasonCuttingOver: the new collection is complete and the server pods
+	// roll onto the new model.
+	ReasonCuttingOver = "CuttingOver"
+	// ReasonFinalizing: no server pod uses the previous model any more; a
+	// Job copies what was written to its collection during the cut-over and
+	// deletes it (unless vectorStore.keepPreviousCollection).
+	ReasonFinalizing = "Finalizing"
+	// ReasonSwitched: the server uses spec.embeddingModel and nothing is
+	// left of the previous one (or it is kept).
+	ReasonSwitched = "Switched"
+	// ReasonMigrationFailed: a Job of the switch failed; the operator
+	// retries it with a back-off, and the server keeps its model.
+	ReasonMigrationFailed = "MigrationFailed"
 	// ReasonCRDNotInstalled: spec.monitoring is enabled but the cluster has
 	// no ServiceMonitor CRD; the operator creates the monitor once it
 	// appears.
@@ -867,6 +899,11 @@ type RagServiceStatus struct {
 	// +optional
 	Index *IndexStatus `json:"index,omitempty"`
 
+	// embedding is the embedding model the server uses and the state of a
+	// switch to another one.
+	// +optional
+	Embedding *EmbeddingStatus `json:"embedding,omitempty"`
+
 	// autoscaling is the state of the HorizontalPodAutoscaler while
 	// spec.autoscaling is set.
 	// +optional
@@ -878,6 +915,39 @@ type RagServiceStatus struct {
 	// Ready condition says whether it still holds.
 	// +optional
 	LastError *LastError `json:"lastError,omitempty"`
+}
+
+// EmbeddingStatus is the embedding model of the server and the state of a
+// switch of spec.embeddingModel.
+type EmbeddingStatus struct {
+	// activeModel is the embedding model the server pods use. It becomes
+	// spec.embeddingModel once the new model's collection holds every
+	// document: the declared sources and those added through the API.
+	// +optional
+	ActiveModel string `json:"activeModel,omitempty"`
+
+	// previousModel is the model switched away from, until the documents
+	// written to its collection during the cut-over are copied and the
+	// collection is deleted (or kept).
+	// +optional
+	PreviousModel string `json:"previousModel,omitempty"`
+
+	// copyStartTime is when the copy into the active model's collection
+	// started: the catch-up copies what was written to the previous
+	// collection from then on.
+	// +optional
+	CopyStartTime *metav1.Time `json:"copyStartTime,omitempty"`
+
+	// job is the name of the Job of the switch that runs or ran last.
+	// +optional
+	Job string `json:"job,omitempty"`
+
+	// documentsCopied and chunksCopied count what the Jobs of the last
+	// switch copied (re-embedded) from the previous collection.
+	// +optional
+	DocumentsCopied int64 `json:"documentsCopied,omitempty"`
+	// +optional
+	ChunksCopied int64 `json:"chunksCopied,omitempty"`
 }
 
 // IndexStatus is the state of the index of the declared sources.

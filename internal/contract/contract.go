@@ -227,3 +227,62 @@ type SourceReport struct {
 	// in the index are kept as they were.
 	Error string `json:"e,omitempty"`
 }
+
+// The switch of embedding models (spec.embeddingModel changed): the operator
+// runs the ragserver image with the "migrate" subcommand (MigrateCommand), the
+// store settings of the server with EnvEmbeddingModel set to the new model,
+// and the variables below. The Job writes a MigrationReport as JSON to
+// IndexReportPath.
+const (
+	// MigrateCommand is the ragserver subcommand that copies the documents
+	// added through the API from the previous model's collection.
+	MigrateCommand = "migrate"
+	// EnvMigrateFromModel is the previous embedding model: its collection
+	// (EnvChromaCollection and a slug of the model) is read.
+	EnvMigrateFromModel = "RAGOPS_MIGRATE_FROM_MODEL"
+	// EnvMigratePhase is one of the MigratePhase values (default
+	// MigratePhaseAll).
+	EnvMigratePhase = "RAGOPS_MIGRATE_PHASE"
+	// EnvMigrateSince is the catch-up's start, in Unix seconds: documents
+	// committed in the previous collection from then on are copied if newer.
+	EnvMigrateSince = "RAGOPS_MIGRATE_SINCE"
+	// EnvKeepPreviousCollection "true" keeps the previous collection after
+	// the catch-up (spec.vectorStore.keepPreviousCollection).
+	EnvKeepPreviousCollection = "RAGOPS_KEEP_PREVIOUS_COLLECTION"
+)
+
+// Phases of a switch of embedding models.
+const (
+	// MigratePhaseCopy fills the new collection before the cut-over: every
+	// document of the API is copied, and documents of the API that the
+	// previous collection no longer holds are removed from the new one.
+	MigratePhaseCopy = "copy"
+	// MigratePhaseFinalize runs once no server uses the previous model: the
+	// documents written there since EnvMigrateSince are copied if newer,
+	// then the previous collection is deleted (unless kept).
+	MigratePhaseFinalize = "finalize"
+	// MigratePhaseAll is copy then delete, for a server that is stopped
+	// (the standalone "ragserver migrate").
+	MigratePhaseAll = "all"
+)
+
+// MigrateSinceMargin is subtracted from the copy Job's start to get the
+// catch-up's start (EnvMigrateSince), for the clocks of the nodes: a
+// larger window only copies more, never less.
+const MigrateSinceMargin = 5 * time.Minute
+
+// MigrationReport is what a migrate run did, written like an IndexReport.
+type MigrationReport struct {
+	Phase string `json:"p"`
+	// Documents and Chunks were copied (re-embedded with the new model).
+	Documents int64 `json:"d"`
+	Chunks    int64 `json:"c"`
+	// Unchanged documents were there already; Kept ones were there with
+	// newer content or belong to a declared source; Pruned ones were
+	// removed from the new collection.
+	Unchanged int64 `json:"u"`
+	Kept      int64 `json:"k"`
+	Pruned    int64 `json:"x"`
+	// Dropped says whether the previous collection was deleted.
+	Dropped bool `json:"dropped,omitempty"`
+}

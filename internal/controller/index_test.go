@@ -102,6 +102,10 @@ func otherJob(t *testing.T, jobs []batchv1.Job, name string) batchv1.Job {
 func finishJob(t *testing.T, job *batchv1.Job, exitCode int32, message string) {
 	t.Helper()
 	ctx := context.Background()
+	container := resources.IndexerContainerName
+	if job.Labels[resources.LabelComponent] == resources.ComponentMigrator {
+		container = resources.MigratorContainerName
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: job.Namespace, Name: job.Name + "-pod",
@@ -110,13 +114,13 @@ func finishJob(t *testing.T, job *batchv1.Job, exitCode int32, message string) {
 		Spec: corev1.PodSpec{
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: ptr.To(false),
-			Containers:                   []corev1.Container{{Name: resources.IndexerContainerName, Image: testServerImage}},
+			Containers:                   []corev1.Container{{Name: container, Image: testServerImage}},
 		},
 	}
 	create(t, pod)
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	pod.Status = corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: resources.IndexerContainerName, Image: testServerImage,
+		Name: container, Image: testServerImage,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
 			ExitCode: exitCode, Message: message, StartedAt: now, FinishedAt: now, Reason: "Completed",
 		}},

@@ -98,6 +98,13 @@ type scope struct {
 	// created lists the children this pass created, for one event.
 	created []string
 
+	// activeModel is the embedding model the server uses
+	// (status.embedding.activeModel after the embedding step).
+	activeModel string
+	// embedding is the EmbeddingModelSwitched condition the pass found;
+	// nil leaves it as it was.
+	embedding *condition
+
 	// indexed is the Indexed condition the pass found; nil leaves it as
 	// it was (the pass stopped before the index step).
 	indexed *condition
@@ -173,6 +180,7 @@ func (r *RagServiceReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		r.reconcileVectorStore,
 		r.reconcileInputs,
 		r.reconcileAuth,
+		r.reconcileEmbedding,
 		r.reconcileServer,
 		r.reconcileIndex,
 		r.reconcileAutoscaling,
@@ -525,7 +533,7 @@ func (r *RagServiceReconciler) reconcileServer(ctx context.Context, s *scope) er
 	if image == "" {
 		image = r.RagServerImage
 	}
-	desired := resources.ServerDeployment(rs, resources.ServerInputs{Image: image, InputsHash: s.inputsHash, CollectionOwner: s.collectionOwner})
+	desired := resources.ServerDeployment(rs, resources.ServerInputs{Image: image, InputsHash: s.inputsHash, CollectionOwner: s.collectionOwner, EmbeddingModel: s.activeModel})
 
 	before := &appsv1.Deployment{}
 	err := r.Client.Get(ctx, types.NamespacedName{Namespace: rs.Namespace, Name: rs.Name}, before)

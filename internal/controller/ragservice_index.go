@@ -403,11 +403,16 @@ func (r *RagServiceReconciler) checkSourceObjects(ctx context.Context, s *scope)
 
 // indexJobs lists the RagService's indexing Jobs from the cache.
 func (r *RagServiceReconciler) indexJobs(ctx context.Context, rs *ragv1alpha1.RagService) ([]batchv1.Job, error) {
+	return r.childJobs(ctx, rs, resources.ComponentIndexer)
+}
+
+// childJobs lists the RagService's Jobs of a component from the cache.
+func (r *RagServiceReconciler) childJobs(ctx context.Context, rs *ragv1alpha1.RagService, component string) ([]batchv1.Job, error) {
 	list := &batchv1.JobList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(rs.Namespace), client.MatchingLabels{
-		resources.LabelInstance: rs.Name, resources.LabelComponent: resources.ComponentIndexer,
+		resources.LabelInstance: rs.Name, resources.LabelComponent: component,
 	}); err != nil {
-		return nil, fmt.Errorf("list indexing Jobs: %w", err)
+		return nil, fmt.Errorf("list %s Jobs: %w", component, err)
 	}
 	jobs := list.Items[:0]
 	for _, job := range list.Items {
@@ -482,8 +487,8 @@ func (r *RagServiceReconciler) failureMessage(ctx context.Context, job *batchv1.
 	return why
 }
 
-// jobPods returns the terminated states of the indexer container of the
-// Job's pods, the latest first.
+// jobPods returns the terminated states of the indexer (or migrator)
+// container of the Job's pods, the latest first.
 func (r *RagServiceReconciler) jobPods(ctx context.Context, job *batchv1.Job) ([]*corev1.ContainerStateTerminated, error) {
 	pods := &corev1.PodList{}
 	if err := r.APIReader.List(ctx, pods, client.InNamespace(job.Namespace),
@@ -493,7 +498,8 @@ func (r *RagServiceReconciler) jobPods(ctx context.Context, job *batchv1.Job) ([
 	var states []*corev1.ContainerStateTerminated
 	for i := range pods.Items {
 		for _, cs := range pods.Items[i].Status.ContainerStatuses {
-			if cs.Name == resources.IndexerContainerName && cs.State.Terminated != nil {
+			isOurs := cs.Name == resources.IndexerContainerName || cs.Name == resources.MigratorContainerName
+			if isOurs && cs.State.Terminated != nil {
 				states = append(states, cs.State.Terminated)
 			}
 		}

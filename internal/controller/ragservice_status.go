@@ -91,6 +91,13 @@ func (r *RagServiceReconciler) updateConditions(ctx context.Context, s *scope, e
 	} else if c := meta.FindStatusCondition(rs.Status.Conditions, ragv1alpha1.ConditionIndexed); c != nil {
 		conditions[ragv1alpha1.ConditionIndexed] = condition{c.Status, c.Reason, c.Message}
 	}
+	// So does EmbeddingModelSwitched: the server answers from the complete
+	// previous collection during a switch.
+	if s.embedding != nil {
+		conditions[ragv1alpha1.ConditionEmbeddingModelSwitched] = *s.embedding
+	} else if c := meta.FindStatusCondition(rs.Status.Conditions, ragv1alpha1.ConditionEmbeddingModelSwitched); c != nil {
+		conditions[ragv1alpha1.ConditionEmbeddingModelSwitched] = condition{c.Status, c.Reason, c.Message}
+	}
 	for t, c := range conditions {
 		meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{
 			Type:               t,

@@ -127,7 +127,7 @@ func LoadConfig(args []string, getenv func(string) string, usageOut io.Writer) (
 		vals[s.env] = fs.String(flagName(s.env), "", s.usage+" (env "+s.env+")")
 	}
 	fs.Usage = func() {
-		fmt.Fprintln(usageOut, "Usage: ragserver [flags]\n       ragserver ingest [flags]\n       ragserver healthcheck\n\nEvery flag can be set with the environment variable in parentheses.")
+		fmt.Fprintln(usageOut, "Usage: ragserver [flags]\n       ragserver ingest [flags]\n       ragserver migrate --from MODEL [--keep-previous] [flags]\n       ragserver healthcheck\n\nEvery flag can be set with the environment variable in parentheses.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -34,13 +34,17 @@ import (
 // Run runs the server until ctx ends, then shuts down gracefully. With
 // args[0] == "healthcheck" it probes a running server's /healthz instead;
 // with args[0] == "ingest" it indexes the declared sources once and exits
-// (see runIngest).
+// (see runIngest); with args[0] == "migrate" it copies the documents of the
+// API from a previous embedding model's collection (see runMigrate).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return healthcheck(ctx, getenv)
 	}
 	if len(args) > 0 && args[0] == contract.IndexerCommand {
 		return runIngest(ctx, args[1:], getenv, stdout)
+	}
+	if len(args) > 0 && args[0] == contract.MigrateCommand {
+		return runMigrate(ctx, args[1:], getenv, stdout)
 	}
 	cfg, err := LoadConfig(args, getenv, stdout)
 	if errors.Is(err, flag.ErrHelp) {
@@ -217,26 +221,11 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 	}
 
 	s.collection = CollectionName(cfg.ChromaCollection, emb.Model())
-	var store vectorstore.Store
-	if cfg.ChromaURL != "" {
-		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: s.collection, Timeout: cfg.UpstreamTimeout, Owner: cfg.Owner,
-			LexicalRefresh: cfg.LexicalRefresh})
-		if err != nil {
-			return nil, fmt.Errorf("invalid configuration: %w", err)
-		}
-		// A collection of another owner is refused at start-up; an
-		// unreachable Chroma is not fatal (the first use claims it).
-		if err := cs.Claim(context.Background()); errors.Is(err, chromastore.ErrForeignCollection) {
-			return nil, err
-		}
-		store, s.storeKind = cs, "chroma"
-	} else {
-		ss, err := sqlitestore.Open(cfg.DataDir, s.collection)
-		if err != nil {
-			return nil, fmt.Errorf("DATA_DIR: %w", err)
-		}
-		store, s.storeKind = ss, "embedded"
+	store, kind, err := openStore(cfg, s.collection)
+	if err != nil {
+		return nil, err
 	}
+	s.storeKind = kind
 	system := map[string]string{"chroma": "chroma", "embedded": "sqlite"}[s.storeKind]
 	s.svc = rag.New(observedStore{store, s.metrics, system}, emb, chat, rag.Options{
 		ChunkSize: cfg.ChunkSize, ChunkOverlap: cfg.ChunkOverlap, TopK: cfg.TopK,
@@ -246,6 +235,30 @@ func newServer(cfg Config, log *slog.Logger, sec secrets) (*server, error) {
 		Reranker: reranker, RerankTopN: cfg.RerankTopN, Logger: log,
 	})
 	return s, nil
+}
+
+// openStore opens the collection of the configured store: Chroma when
+// CHROMA_URL is set, else the embedded store under DATA_DIR. kind is
+// "chroma" or "embedded".
+func openStore(cfg Config, collection string) (store vectorstore.Store, kind string, err error) {
+	if cfg.ChromaURL != "" {
+		cs, err := chromastore.New(chromastore.Options{URL: cfg.ChromaURL, Collection: collection, Timeout: cfg.UpstreamTimeout, Owner: cfg.Owner,
+			LexicalRefresh: cfg.LexicalRefresh})
+		if err != nil {
+			return nil, "", fmt.Errorf("invalid configuration: %w", err)
+		}
+		// A collection of another owner is refused at start-up; an
+		// unreachable Chroma is not fatal (the first use claims it).
+		if err := cs.Claim(context.Background()); errors.Is(err, chromastore.ErrForeignCollection) {
+			return nil, "", err
+		}
+		return cs, "chroma", nil
+	}
+	ss, err := sqlitestore.Open(cfg.DataDir, collection)
+	if err != nil {
+		return nil, "", fmt.Errorf("DATA_DIR: %w", err)
+	}
+	return ss, "embedded", nil
 }
 
 // routes is the one place where routes are declared.

@@ -175,8 +175,8 @@ func ChromaPVC(rs *ragv1alpha1.RagService, owner string) *corev1ac.PersistentVol
 	return pvc
 }
 
-// ChromaNetworkPolicy admits only this RagService's server pods and indexing
-// Job pods to Chroma, which has no authentication.
+// ChromaNetworkPolicy admits only this RagService's server pods, indexing
+// Job pods and migrator Job pods to Chroma, which has no authentication.
 func ChromaNetworkPolicy(rs *ragv1alpha1.RagService) *networkingv1ac.NetworkPolicyApplyConfiguration {
 	return networkingv1ac.NetworkPolicy(ChromaName(rs), rs.Namespace).
 		WithLabels(Labels(rs, ComponentVectorStore)).
@@ -189,7 +189,9 @@ func ChromaNetworkPolicy(rs *ragv1alpha1.RagService) *networkingv1ac.NetworkPoli
 					networkingv1ac.NetworkPolicyPeer().
 						WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentServer))),
 					networkingv1ac.NetworkPolicyPeer().
-						WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentIndexer)))).
+						WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentIndexer))),
+					networkingv1ac.NetworkPolicyPeer().
+						WithPodSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(rs, ComponentMigrator)))).
 				WithPorts(networkingv1ac.NetworkPolicyPort().
 					WithProtocol(corev1.ProtocolTCP).
 					WithPort(intstr.FromInt32(ChromaPort)))))

@@ -268,7 +268,7 @@ func IndexerJob(rs *ragv1alpha1.RagService, in IndexerInputs) *batchv1ac.JobAppl
 		}
 	}
 
-	env := append(modelStoreEnv(rs, in.CollectionOwner), envVar(contract.EnvDataDir, DataDir))
+	env := append(modelStoreEnv(rs, rs.Spec.EmbeddingModel, in.CollectionOwner), envVar(contract.EnvDataDir, DataDir))
 	env = append(env, retrievalEnv(rs)...)
 	env = append(env, envVar(contract.EnvSources, string(sources)))
 
@@ -290,8 +290,16 @@ func IndexerJob(rs *ragv1alpha1.RagService, in IndexerInputs) *batchv1ac.JobAppl
 		IndexRunAnnotation:     in.Run,
 		IndexAttemptAnnotation: strconv.Itoa(in.Attempt),
 	}
-	return batchv1ac.Job(IndexJobName(rs, in.Run, in.Attempt), rs.Namespace).
-		WithLabels(Labels(rs, ComponentIndexer)).
+	return runOnceJob(rs, IndexJobName(rs, in.Run, in.Attempt), ComponentIndexer, annotations, container, volumes)
+}
+
+// runOnceJob wraps the container of an indexer or migrator in a Job that
+// runs once (restart policy Never, few retries, a deadline, a TTL) under the
+// restricted Pod Security profile, with no Kubernetes API access.
+func runOnceJob(rs *ragv1alpha1.RagService, name, component string, annotations map[string]string,
+	container *corev1ac.ContainerApplyConfiguration, volumes []*corev1ac.VolumeApplyConfiguration) *batchv1ac.JobApplyConfiguration {
+	return batchv1ac.Job(name, rs.Namespace).
+		WithLabels(Labels(rs, component)).
 		WithAnnotations(annotations).
 		WithOwnerReferences(ownerReference(rs)).
 		WithSpec(batchv1ac.JobSpec().
@@ -299,7 +307,7 @@ func IndexerJob(rs *ragv1alpha1.RagService, in IndexerInputs) *batchv1ac.JobAppl
 			WithTTLSecondsAfterFinished(IndexerTTLSeconds).
 			WithActiveDeadlineSeconds(IndexerActiveDeadlineSeconds).
 			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(Labels(rs, ComponentIndexer)).
+				WithLabels(Labels(rs, component)).
 				WithSpec(corev1ac.PodSpec().
 					WithRestartPolicy(corev1.RestartPolicyNever).
 					WithAutomountServiceAccountToken(false).

@@ -384,10 +384,10 @@ func TestChromaServiceAndNetworkPolicy(t *testing.T) {
 		t.Fatalf("policy = %+v, want one ingress rule", np.Spec)
 	}
 	rule := np.Spec.Ingress[0]
-	if len(rule.From) != 2 {
-		t.Fatalf("ingress from = %+v, want this RagService's server and indexer pods", rule.From)
+	if len(rule.From) != 3 {
+		t.Fatalf("ingress from = %+v, want this RagService's server, indexer and migrator pods", rule.From)
 	}
-	for i, component := range []string{ComponentServer, ComponentIndexer} {
+	for i, component := range []string{ComponentServer, ComponentIndexer, ComponentMigrator} {
 		from := rule.From[i].PodSelector.MatchLabels
 		if from[LabelComponent] != component || from[LabelInstance] != "docs" || rule.From[i].NamespaceSelector != nil {
 			t.Errorf("ingress from[%d] = %+v, want this RagService's %s pods", i, rule.From[i], component)

@@ -46,6 +46,10 @@ type ServerInputs struct {
 	// collection (RAGOPS_OWNER): the RagService's UID, or the one recorded on
 	// a retained volume.
 	CollectionOwner string
+	// EmbeddingModel is the model the server uses: status.embedding's
+	// active model, which trails spec.embeddingModel while a switch copies
+	// the documents to the new model's collection. Empty: the spec's.
+	EmbeddingModel string
 }
 
 // Shutdown timing of the server pods: on SIGTERM the server fails readiness
@@ -158,7 +162,7 @@ func ServerResources(rs *ragv1alpha1.RagService) *ragv1alpha1.ResourceRequiremen
 
 // serverEnv is the RAG server's configuration (see internal/contract).
 func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarApplyConfiguration {
-	vars := modelStoreEnv(rs, in.CollectionOwner)
+	vars := modelStoreEnv(rs, cmpOr(in.EmbeddingModel, rs.Spec.EmbeddingModel), in.CollectionOwner)
 	if _, _, ok := APITokenRef(rs); ok {
 		vars = append(vars, envVar(contract.EnvAPITokenFile, APITokenFile))
 	}
@@ -186,12 +190,14 @@ func serverEnv(rs *ragv1alpha1.RagService, in ServerInputs) []*corev1ac.EnvVarAp
 
 // modelStoreEnv is the configuration the server and the indexing Job share:
 // the models, the API key (a secretKeyRef, never a copy), the endpoints, the
-// vector store and its collection owner.
-func modelStoreEnv(rs *ragv1alpha1.RagService, collectionOwner string) []*corev1ac.EnvVarApplyConfiguration {
+// vector store and its collection owner. embeddingModel is the model of
+// the collection the pod works on: the active one for the server, the
+// spec's for the indexer (see EmbeddingModel).
+func modelStoreEnv(rs *ragv1alpha1.RagService, embeddingModel, collectionOwner string) []*corev1ac.EnvVarApplyConfiguration {
 	s := rs.Spec
 	vars := []*corev1ac.EnvVarApplyConfiguration{
 		envVar(contract.EnvLLMModel, s.Model),
-		envVar(contract.EnvEmbeddingModel, s.EmbeddingModel),
+		envVar(contract.EnvEmbeddingModel, embeddingModel),
 	}
 	if s.SecretRef != nil {
 		vars = append(vars, corev1ac.EnvVar().WithName(contract.EnvAPIKey).

@@ -163,3 +163,11 @@ type Lexical interface {
 	// statistics of an inverse document frequency.
 	DocFreqs(ctx context.Context, terms []string) (freqs []int, total int, err error)
 }
+
+// Dropper is a store that can delete itself whole: the collection of the
+// previous embedding model once a switch of models is complete. Drop is
+// idempotent; a crash midway leaves a store whose commit records are gone
+// first (every chunk invisible), so a half-dropped store is an empty one.
+type Dropper interface {
+	Drop(ctx context.Context) error
+}

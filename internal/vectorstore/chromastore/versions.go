@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -264,4 +265,35 @@ func (s *Store) Uncommit(ctx context.Context, source string) error {
 		return s.wrap("uncommit", err)
 	}
 	return s.wrap("uncommit", vers.Delete(ctx, chroma.WithIDs(versionID(source))))
+}
+
+var _ vectorstore.Dropper = (*Store)(nil)
+
+// Drop implements vectorstore.Dropper: it deletes the commit records'
+// collection first (every chunk becomes invisible: the store reads as
+// empty), then the chunks' collection. A collection of another owner is
+// refused, as for every other call. Dropping a store that does not exist
+// (or a half-dropped one) gets and deletes what is left.
+func (s *Store) Drop(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if _, err := s.collection(ctx); err != nil {
+		if errors.Is(err, ErrForeignCollection) {
+			return err
+		}
+		return s.wrap("drop", err)
+	}
+	if _, err := s.versions(ctx); err != nil {
+		return s.wrap("drop", err)
+	}
+	s.lex.Invalidate()
+	for _, name := range []string{VersionsCollection(s.name), s.name} {
+		if err := s.client.DeleteCollection(ctx, name); err != nil {
+			return s.wrap("drop", err)
+		}
+	}
+	s.mu.Lock()
+	s.coll, s.vers = nil, nil
+	s.mu.Unlock()
+	return nil
 }

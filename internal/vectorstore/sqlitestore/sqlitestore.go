@@ -634,3 +634,44 @@ func cloneMetadata(md map[string]string) map[string]string {
 	}
 	return maps.Clone(md)
 }
+
+var _ vectorstore.Dropper = (*Store)(nil)
+
+// Drop implements vectorstore.Dropper: the collection's commit records and
+// chunks go in one transaction (a crash leaves all of it or none). Other
+// collections of the file are untouched; the handle stays usable, on an
+// empty collection.
+func (s *Store) Drop(ctx context.Context) error {
+	s.f.wmu.Lock()
+	defer s.f.wmu.Unlock()
+	var ids []string
+	err := s.f.write(ctx, s.c, func(tx *sql.Tx) error {
+		ids = ids[:0]
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM records WHERE collection = ?`, s.c.name)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM versions WHERE collection = ?`, s.c.name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM records WHERE collection = ?`, s.c.name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.c.delete(ids)
+	return nil
+}

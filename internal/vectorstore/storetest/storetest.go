@@ -316,6 +316,39 @@ func Run(t *testing.T, open Open) {
 		}
 	})
 
+	t.Run("drop removes one collection whole", func(t *testing.T) {
+		a, b := open(t, "drop-a"), open(t, "drop-b")
+		d, ok := a.(vectorstore.Dropper)
+		if !ok {
+			t.Fatalf("%T does not implement vectorstore.Dropper", a)
+		}
+		for _, s := range []vectorstore.Store{a, b} {
+			must(t, s.Upsert(ctx, []vectorstore.Record{rec("1", "a.md", 0, unit(0), nil), rec("2", "a.md", 1, unit(1), nil)}))
+			must(t, s.Commit(ctx, vectorstore.SourceVersion{Source: "a.md", Version: "v1", Chunks: 2}))
+		}
+		must(t, d.Drop(ctx))
+		if recs := scanAll(t, a, nil, false); len(recs) != 0 {
+			t.Fatalf("records after Drop: %v", recs)
+		}
+		if vs := allVersions(t, a); len(vs) != 0 {
+			t.Fatalf("versions after Drop: %v", vs)
+		}
+		hits, err := a.Query(ctx, unit(0), 5, nil)
+		must(t, err)
+		if len(hits) != 0 {
+			t.Fatalf("hits after Drop: %v", hits)
+		}
+		must(t, d.Drop(ctx)) // idempotent
+		if recs := scanAll(t, b, nil, false); len(recs) != 2 || len(allVersions(t, b)) != 1 {
+			t.Fatalf("the other collection lost data: %v", recs)
+		}
+		// The handle stays usable.
+		must(t, a.Upsert(ctx, []vectorstore.Record{rec("3", "c.md", 0, unit(2), nil)}))
+		if recs := scanAll(t, a, nil, false); len(recs) != 1 {
+			t.Fatalf("records after a write following Drop: %v", recs)
+		}
+	})
+
 	t.Run("many records and versions page through", func(t *testing.T) {
 		s := open(t, "many")
 		const n = 2500
