@@ -219,11 +219,11 @@ spec:
 }
 
 // metricsServerManifest is metrics-server v0.8.0's own components.yaml with
-// two changes for the local cluster: --kubelet-insecure-tls (its kubelets
-// serve self-signed certificates; the flag metrics-server documents for
-// that), and, because the local kube-apiserver runs without the aggregation
-// layer's front-proxy client certificate, the metrics API paths are allowed
-// without a delegated authorisation check (a test cluster only).
+// one change: --kubelet-insecure-tls, the flag metrics-server documents for
+// kubelets whose serving certificates it cannot verify. Requests reach it
+// through the aggregation layer: the API server's front-proxy client
+// certificate and X-Remote-* headers (hack/localcluster/scripts/up.sh),
+// checked by metrics-server with a delegated SubjectAccessReview.
 func metricsServerManifest(image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
@@ -321,7 +321,6 @@ spec:
         - --kubelet-use-node-status-port
         - --metric-resolution=15s
         - --kubelet-insecure-tls
-        - --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics,/apis/metrics.k8s.io/*
         ports: [{containerPort: 10250, name: https, protocol: TCP}]
         readinessProbe:
           httpGet: {path: /readyz, port: https, scheme: HTTPS}
