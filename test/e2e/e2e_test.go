@@ -153,8 +153,8 @@ type ragStatus struct {
 	} `json:"metadata"`
 }
 
-func getRag(t *testing.T, name string) (*ragStatus, error) {
-	out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "ragservice", name, "-o", "json")
+func getRag(t *testing.T, ns, name string) (*ragStatus, error) {
+	out, err := cmdRun(t, "", kubectlBin, "-n", ns, "get", "ragservice", name, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -174,10 +174,10 @@ func condition(r *ragStatus, typ string) (status, reason, message string) {
 	return "", "", ""
 }
 
-func waitReady(t *testing.T, name string, timeout time.Duration) {
+func waitReady(t *testing.T, ns, name string, timeout time.Duration) {
 	t.Helper()
 	eventually(t, "RagService "+name+" Ready", timeout, func() error {
-		r, err := getRag(t, name)
+		r, err := getRag(t, ns, name)
 		if err != nil {
 			return err
 		}
@@ -453,8 +453,8 @@ func sourcesOf(qr queryResponse) []string {
 	return s
 }
 
-func readyServerPods(t *testing.T, rag string) int {
-	out := kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
+func readyServerPods(t *testing.T, ns, rag string) int {
+	out := kubectl(t, "-n", ns, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
 		"-o", `jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 	n := 0
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -465,8 +465,9 @@ func readyServerPods(t *testing.T, rag string) int {
 	return n
 }
 
-// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS.
-func dumpOnFailure(t *testing.T) {
+// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS,
+// with the pod logs of namespaces.
+func dumpOnFailure(t *testing.T, namespaces ...string) {
 	if !t.Failed() {
 		return
 	}
@@ -488,7 +489,7 @@ func dumpOnFailure(t *testing.T) {
 	save("ragservices.yaml", "get", "ragservices", "-A", "-o", "yaml")
 	save("describe-pods.txt", "describe", "pods", "-A")
 	save("describe-ragservices.txt", "describe", "ragservices", "-A")
-	for _, ns := range []string{releaseNS, appNS} {
+	for _, ns := range namespaces {
 		out, _ := cmdRun(t, "", kubectlBin, "-n", ns, "get", "pods", "-o", "name")
 		for _, p := range strings.Fields(out) {
 			name := strings.TrimPrefix(p, "pod/")
@@ -500,11 +501,13 @@ func dumpOnFailure(t *testing.T) {
 	fmt.Fprintf(os.Stderr, "\ne2e: failure artifacts in %s\n", dir)
 }
 
-const docsConfigMap = `apiVersion: v1
+// docsConfigMap is the documents ConfigMap the RagServices of namespace ns index.
+func docsConfigMap(ns string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata:
   name: finance-docs
-  namespace: ragops-e2e
+  namespace: %s
 data:
   q3-earnings-call.md: |
     # Q3 earnings call
@@ -516,9 +519,10 @@ data:
     Currency fluctuations affect revenue from customers outside the United States.
   annual-summary.txt: |
     Annual summary. The company ended the fiscal year with 2.1 billion dollars in cash and no long-term debt.
-`
+`, ns)
+}
 
-func fakeServerManifest(acceptedKey string) string {
+func fakeServerManifest(ns, acceptedKey string) string {
 	repo, tag := splitImage(fakeImage)
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -553,10 +557,10 @@ metadata:
 spec:
   selector: {app: %[1]s}
   ports: [{name: http, port: 8080, targetPort: http}]
-`, fakeName, appNS, repo, tag, acceptedKey)
+`, fakeName, ns, repo, tag, acceptedKey)
 }
 
-func apiKeySecret(name, key string) string {
+func apiKeySecret(ns, name, key string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata:
@@ -564,11 +568,12 @@ metadata:
   namespace: %s
 stringData:
   OPENAI_API_KEY: %q
-`, name, appNS, key)
+`, name, ns, key)
 }
 
-// ragService renders a RagService that uses the in-cluster fake model API and the local Chroma image.
-func ragService(name, secret, model string, replicas int, retention, extra string) string {
+// ragService renders a RagService in namespace ns that uses the fake model API of that namespace
+// and the local Chroma image.
+func ragService(ns, name, secret, model string, replicas int, retention, extra string) string {
 	return fmt.Sprintf(`apiVersion: rag.ragops.dev/v1alpha1
 kind: RagService
 metadata:
@@ -590,7 +595,7 @@ spec:
       retentionPolicy: %[8]s
       storage:
         size: 256Mi
-%[9]s`, name, appNS, model, replicas, fakeName, secret, chromaImage, retention, extra)
+%[9]s`, name, ns, model, replicas, fakeName, secret, chromaImage, retention, extra)
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -609,7 +614,7 @@ func TestEndToEnd(t *testing.T) {
 		defer loadReportsMu.Unlock()
 		fmt.Fprintf(os.Stderr, "\ne2e in-cluster request counts:\n%s\n", strings.Join(loadReports, "\n"))
 	}()
-	defer dumpOnFailure(t)
+	defer dumpOnFailure(t, releaseNS, appNS)
 
 	opRepo, opTag := splitImage(operatorImage)
 	rsRepo, rsTag := splitImage(ragserverImage)
@@ -624,21 +629,21 @@ func TestEndToEnd(t *testing.T) {
 
 	end = phase(t, "0 fake model API, Secret, documents ConfigMap")
 	kubectl(t, "create", "namespace", appNS)
-	kubectlApply(t, fakeServerManifest("key-1"))
-	kubectlApply(t, apiKeySecret("openai", "key-1"))
-	kubectlApply(t, docsConfigMap)
+	kubectlApply(t, fakeServerManifest(appNS, "key-1"))
+	kubectlApply(t, apiKeySecret(appNS, "openai", "key-1"))
+	kubectlApply(t, docsConfigMap(appNS))
 	waitRolledOut(t, appNS, fakeName)
 	end()
 
 	t.Run("1 apply, Ready, kubectl get rag, port-forward and /query", func(t *testing.T) {
 		end := phase(t, "1 kubectl apply RagService; Ready; /query with sources")
 		defer end()
-		kubectlApply(t, ragService("demo", "openai", "fake-chat-1", 1, "Retain", ""))
-		waitReady(t, "demo", 5*time.Minute)
+		kubectlApply(t, ragService(appNS, "demo", "openai", "fake-chat-1", 1, "Retain", ""))
+		waitReady(t, appNS, "demo", 5*time.Minute)
 		// The documents ConfigMap is indexed by a Job; Ready does not wait
 		// for it.
 		eventually(t, "RagService demo Indexed", 5*time.Minute, func() error {
-			r, err := getRag(t, "demo")
+			r, err := getRag(t, appNS, "demo")
 			if err != nil {
 				return err
 			}
@@ -746,8 +751,8 @@ func TestEndToEnd(t *testing.T) {
 		defer end()
 		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=3")
 		eventually(t, "3 ready server pods and status.readyReplicas=3", 4*time.Minute, func() error {
-			n := readyServerPods(t, "demo")
-			r, err := getRag(t, "demo")
+			n := readyServerPods(t, appNS, "demo")
+			r, err := getRag(t, appNS, "demo")
 			if err != nil {
 				return err
 			}
@@ -756,16 +761,16 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		waitReady(t, "demo", time.Minute)
+		waitReady(t, appNS, "demo", time.Minute)
 	})
 
 	t.Run("3 rotating the Secret rolls the pods; the new key works", func(t *testing.T) {
 		end := phase(t, "3 rotate API key Secret; pods roll; /query")
 		defer end()
 		before := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
-		kubectlApply(t, apiKeySecret("openai", "key-2"))
+		kubectlApply(t, apiKeySecret(appNS, "openai", "key-2"))
 		// The fake model API now accepts only the new key.
-		kubectlApply(t, fakeServerManifest("key-2"))
+		kubectlApply(t, fakeServerManifest(appNS, "key-2"))
 		waitRolledOut(t, appNS, fakeName)
 		eventually(t, "the server pod template changes", 2*time.Minute, func() error {
 			after := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
@@ -775,7 +780,7 @@ func TestEndToEnd(t *testing.T) {
 			return nil
 		})
 		waitRolledOut(t, appNS, "demo")
-		waitReady(t, "demo", 3*time.Minute)
+		waitReady(t, appNS, "demo", 3*time.Minute)
 		qr := query(t, "demo", "What was the gross margin?")
 		if qr.Mode != "generative" {
 			t.Errorf("mode %q after rotation, want generative", qr.Mode)
@@ -815,7 +820,7 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := cmdRun(t, "", kubectlBin, "-n", appNS, "rollout", "status", "statefulset/demo-chroma", "--timeout=5m"); err != nil {
 			t.Fatal(err)
 		}
-		waitReady(t, "demo", 3*time.Minute)
+		waitReady(t, appNS, "demo", 3*time.Minute)
 		// Writes go on against the new Chroma before the writer stops.
 		before := 0
 		if src, err := documentSources(t, "demo"); err == nil {
@@ -875,7 +880,7 @@ func TestEndToEnd(t *testing.T) {
 		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=2")
 		// Until the removed pod is gone, drain period and shutdown included.
 		eventually(t, "2 server pods left, both ready", 3*time.Minute, func() error {
-			if n, ready := serverPods(t, "demo"), readyServerPods(t, "demo"); n != 2 || ready != 2 {
+			if n, ready := serverPods(t, "demo"), readyServerPods(t, appNS, "demo"); n != 2 || ready != 2 {
 				return fmt.Errorf("%d pods, %d ready", n, ready)
 			}
 			return nil
@@ -892,7 +897,7 @@ func TestEndToEnd(t *testing.T) {
 		defer end()
 		l := startLoad(t, appNS, clientPod, "query", "http://demo."+appNS+".svc", apiToken(t, "demo"))
 		kubectl(t, "-n", appNS, "patch", "rag", "demo", "--type=merge", "-p", `{"spec":{"model":"fake-chat-2"}}`)
-		waitReady(t, "demo", 3*time.Minute)
+		waitReady(t, appNS, "demo", 3*time.Minute)
 		waitRolledOut(t, appNS, "demo")
 		// Until every old pod is gone, drain period and shutdown included.
 		eventually(t, "the old pods are gone", 3*time.Minute, func() error {
@@ -918,9 +923,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("6 a missing Secret shows SecretNotFound, then recovers", func(t *testing.T) {
 		end := phase(t, "6 missing Secret -> SecretNotFound -> Ready")
 		defer end()
-		kubectlApply(t, ragService("nosecret", "late-secret", "fake-chat-1", 1, "Delete", ""))
+		kubectlApply(t, ragService(appNS, "nosecret", "late-secret", "fake-chat-1", 1, "Delete", ""))
 		eventually(t, "Ready=False SecretNotFound", 2*time.Minute, func() error {
-			r, err := getRag(t, "nosecret")
+			r, err := getRag(t, appNS, "nosecret")
 			if err != nil {
 				return err
 			}
@@ -929,8 +934,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		kubectlApply(t, apiKeySecret("late-secret", "key-2"))
-		waitReady(t, "nosecret", 5*time.Minute)
+		kubectlApply(t, apiKeySecret(appNS, "late-secret", "key-2"))
+		waitReady(t, appNS, "nosecret", 5*time.Minute)
 		kubectl(t, "-n", appNS, "delete", "rag", "nosecret", "--wait=true")
 	})
 
@@ -946,14 +951,14 @@ func TestEndToEnd(t *testing.T) {
 			return nil
 		})
 		kubectl(t, "-n", appNS, "get", "pvc", "demo-chroma-data")
-		kubectlApply(t, ragService("demo", "openai", "fake-chat-2", 1, "Retain", ""))
-		waitReady(t, "demo", 5*time.Minute)
+		kubectlApply(t, ragService(appNS, "demo", "openai", "fake-chat-2", 1, "Retain", ""))
+		waitReady(t, appNS, "demo", 5*time.Minute)
 		qr := query(t, "demo", "Which acquisition did the board approve?")
 		if !strings.Contains(strings.Join(sourcesOf(qr), ","), "board-minutes.md") {
 			t.Errorf("the re-created RagService does not find the old data: sources %v", sourcesOf(qr))
 		}
 
-		kubectlApply(t, ragService("ephemeral", "openai", "fake-chat-2", 1, "Delete", ""))
+		kubectlApply(t, ragService(appNS, "ephemeral", "openai", "fake-chat-2", 1, "Delete", ""))
 		eventually(t, "ephemeral's PVC exists", 2*time.Minute, func() error {
 			_, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "pvc", "ephemeral-chroma-data")
 			return err
