@@ -63,6 +63,15 @@ if [ -z "${KUBECONFIG:-}" ]; then
   "$LC" deps
   "$LC" build
   log "cluster binaries ready in $((SECONDS - t)) s"
+  # Each run starts from an empty etcd: API objects survive down/up, and what an interrupted run
+  # left there (a helm release, an APIService without its server) would meet this run's installs.
+  # A cluster that still runs from this state dir is kept as it is.
+  etcd_pid=$(cat "$LOCALCLUSTER_DIR/run/etcd.pid" 2>/dev/null || true)
+  if [ -n "$etcd_pid" ] && grep -qsF "$LOCALCLUSTER_DIR/" "/proc/$etcd_pid/cmdline"; then
+    log "the local cluster of $LOCALCLUSTER_DIR is running: using it as it is"
+  else
+    rm -rf "$LOCALCLUSTER_DIR/var/etcd"
+  fi
   t=$SECONDS
   started=1
   KUBECONFIG=$("$LC" up)
