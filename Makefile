@@ -263,7 +263,7 @@ docker-push: ## Push the operator and ragserver images (set IMG_REPO to your reg
 ##@ End to end (a real cluster)
 
 .PHONY: test-e2e
-test-e2e: docker-build helm kubectl ## Autoscaling (metrics-server, HPA 1 -> 3 -> 1) and the users' sequence on one real cluster (the local one unless KUBECONFIG is set).
+test-e2e: docker-build helm kubectl ## The e2e tests (autoscaling, users' sequence, sources) on one real cluster (the local one unless KUBECONFIG is set); E2E_RUN=REGEXP selects.
 	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
 	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) E2E_RUN='$(E2E_RUN)' hack/e2e.sh
 

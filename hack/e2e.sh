@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # make test-e2e: the end-to-end tests of test/e2e on a real cluster, in one `go test -tags e2e`:
-# TestAutoscalingOnCluster (metrics-server, load, the HPA scales a RagService 1 -> 3 -> 1) and
-# TestEndToEnd (the users' sequence: helm install, kubectl apply, port-forward, /query, ...).
-# Each installs and removes what it needs, so they share one cluster.
+# TestAutoscalingOnCluster (metrics-server, load, the HPA scales a RagService 1 -> 3 -> 1),
+# TestEndToEnd (the users' sequence: helm install, kubectl apply, port-forward, /query, ...) and
+# TestSourcesOnCluster (Git and HTTP sources). Each installs and removes what it needs, so they
+# share one cluster.
 #  - KUBECONFIG unset: builds (once) and starts the local single-node cluster (hack/localcluster),
 #    loads the images into it, runs the tests, and tears the cluster down again
 #    (E2E_KEEP_CLUSTER=1 keeps it).
 #  - KUBECONFIG set: uses that cluster; IMAGE_LOAD_CMD loads an image into it, e.g.
-#    IMAGE_LOAD_CMD="kind load docker-image" (default: none, the images must be pullable).
-# E2E_RUN, when set, is passed to `go test -run` (make test-e2e-autoscaling sets it).
+#    IMAGE_LOAD_CMD="kind load docker-image" (default: none, the images must be pullable), and
+#    RAGOPS_E2E_HOST_ADDR the address its pods reach this host on (TestSourcesOnCluster serves
+#    Git and HTTP from this host; on the local cluster it is the pods' bridge, lcbr0).
 # metrics-server v0.8.0 is built from its Go module (hack/e2e-autoscaling/metrics-server) once
 # into $CLUSTER_BIN/metrics-server-<version>, then into a FROM-scratch image $METRICS_SERVER_IMG.
 # Failure artifacts (events, pod logs, describe) go to $RAGOPS_E2E_ARTIFACTS (default .e2e-artifacts/).
+# E2E_RUN, when set, is passed to go test -run (e.g. E2E_RUN=TestSourcesOnCluster; make
+# test-e2e-autoscaling sets ^TestAutoscalingOnCluster$); default: every test.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -93,5 +97,5 @@ export RAGOPS_KUBECTL_BIN=$KUBECTL RAGOPS_HELM_BIN=$HELM
 export RAGOPS_OPERATOR_IMAGE=$IMG RAGOPS_RAGSERVER_IMAGE=$RAGSERVER_IMG
 export RAGOPS_FAKEOPENAI_IMAGE=$FAKEOPENAI_IMG RAGOPS_CHROMA_IMAGE=$CHROMA_IMG RAGOPS_METRICS_SERVER_IMAGE=$METRICS_SERVER_IMG
 t=$SECONDS
-go test -tags e2e ./test/e2e/ -count=1 -v -timeout 50m ${E2E_RUN:+-run "$E2E_RUN"}
+go test -tags e2e ./test/e2e/ -run "${E2E_RUN:-.}" -count=1 -v -timeout 60m
 log "e2e tests passed in $((SECONDS - t)) s"

@@ -414,8 +414,9 @@ type GitSource struct {
 	Paths []string `json:"paths,omitempty"`
 
 	// secretRef names a Secret with the credentials: keys username and
-	// password (or token) for HTTPS; ssh-privatekey (and optionally
-	// known_hosts) for SSH.
+	// password (or token) for HTTPS; ssh-privatekey and known_hosts (the
+	// server's host keys, as ssh-keyscan prints them) for SSH. An unknown
+	// host key fails the source; it is never ignored.
 	// +optional
 	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -98,13 +100,32 @@ func newGit(spec ragv1alpha1.GitSource, secretDir string) (*Git, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", GitSSHPrivateKey, err)
 		}
+		// The host is trusted through the Secret's known_hosts. Without it,
+		// through the known_hosts files of the indexer's own file system
+		// (SSH_KNOWN_HOSTS, ~/.ssh/known_hosts, /etc/ssh/ssh_known_hosts),
+		// which the ragserver image does not ship. An unknown host key is
+		// refused, never ignored.
+		var files []string
 		if _, ok := vals[GitKnownHosts]; ok {
-			cb, err := gitssh.NewKnownHostsCallback(filepath.Join(secretDir, GitKnownHosts))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", GitKnownHosts, err)
-			}
-			pk.HostKeyCallback = cb
+			files = []string{filepath.Join(secretDir, GitKnownHosts)}
 		}
+		db, err := gitssh.NewKnownHostsDb(files...)
+		switch {
+		case err != nil && files == nil:
+			return nil, fmt.Errorf("the Secret of an ssh git source needs %s (the server's host keys, as ssh-keyscan prints them): the indexer has no known_hosts file of its own (%w)", GitKnownHosts, err)
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", GitKnownHosts, err)
+		}
+		pk.HostKeyCallback = db.HostKeyCallback()
+		// Ask for the key types the entries have: by default the client
+		// prefers ECDSA, and a server that has an ECDSA key would present
+		// it to a known_hosts holding only its Ed25519 key (ssh-keyscan
+		// -t ed25519): a "key mismatch".
+		port := ep.Port
+		if port == 0 {
+			port = 22
+		}
+		pk.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, strconv.Itoa(port)))
 		g.Auth = pk
 	}
 	return g, nil

@@ -407,3 +407,109 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestGitSSH fetches over SSH from a real git-upload-pack behind an SSH
+// server (gitserver.ServeSSH) that authorizes one generated key and offers
+// two host keys, ECDSA and Ed25519. The host is trusted through the
+// known_hosts of the Secret; without it, through the known_hosts files of
+// the indexer's own file system (SSH_KNOWN_HOSTS, ~/.ssh/known_hosts,
+// /etc/ssh/ssh_known_hosts), which the ragserver image does not ship. An
+// unknown host key is refused, never ignored.
+func TestGitSSH(t *testing.T) {
+	repo := gitserver.New(t)
+	c1 := repo.Commit("first", map[string]string{"docs/a.md": "alpha", "docs/b.md": "beta"})
+	privateKey, signer := gitserver.NewKey(t)
+	srv := repo.ServeSSH(t, signer.PublicKey())
+	ecdsaKey, ed25519Key := srv.HostKeys[0], srv.HostKeys[1]
+	_, otherSigner := gitserver.NewKey(t)
+
+	open := func(secret map[string]string) sources.Lister {
+		t.Helper()
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "secret"), secret)
+		l, err := sources.New(ragv1alpha1.DocumentSource{Name: "g", Git: &ragv1alpha1.GitSource{URL: srv.URL, Ref: "main",
+			SecretRef: &ragv1alpha1.LocalSecretReference{Name: "deploy-key"}}}, dir)
+		must(t, err)
+		return l
+	}
+	// The indexer's own known_hosts files: none, whatever this host has
+	// (SSH_KNOWN_HOSTS replaces ~/.ssh/known_hosts and
+	// /etc/ssh/ssh_known_hosts).
+	ownFile := filepath.Join(t.TempDir(), "known_hosts")
+	t.Setenv("SSH_KNOWN_HOSTS", ownFile)
+
+	for _, tc := range []struct {
+		name       string
+		knownHosts string
+	}{
+		{"both host keys", srv.KnownHosts(ecdsaKey, ed25519Key)},
+		// ssh-keyscan -t ed25519: the client must ask for the key type the
+		// entry has, not its own first choice (ECDSA).
+		{"the Ed25519 key only", srv.KnownHosts(ed25519Key)},
+		{"the ECDSA key only", srv.KnownHosts(ecdsaKey)},
+	} {
+		before := srv.Uploads()
+		w := mustWalk(t, open(map[string]string{"ssh-privatekey": string(privateKey), "known_hosts": tc.knownHosts}), sources.Filter{})
+		if w.rev != c1 || w.files["docs/a.md"] != "alpha" || len(w.files) != 2 {
+			t.Errorf("known_hosts with %s: revision %s files %v, want %s and 2 files", tc.name, w.rev, keys(w.files), c1)
+		}
+		if srv.Uploads() != before+2 {
+			t.Errorf("known_hosts with %s: %d git-upload-pack runs, want 2 (ls-remote and fetch)", tc.name, srv.Uploads()-before)
+		}
+	}
+
+	// A new commit is fetched on the next sync.
+	c2 := repo.Commit("second", map[string]string{"docs/b.md": "", "docs/c.md": "gamma"})
+	w := mustWalk(t, open(map[string]string{"ssh-privatekey": string(privateKey), "known_hosts": srv.KnownHosts(ed25519Key)}), sources.Filter{})
+	if w.rev != c2 || !slices.Equal(keys(w.files), []string{"docs/a.md", "docs/c.md"}) {
+		t.Errorf("after a push: revision %s files %v, want %s [docs/a.md docs/c.md]", w.rev, keys(w.files), c2)
+	}
+
+	// Without known_hosts in the Secret and without a file of its own, the
+	// indexer says what the Secret lacks.
+	_, err := sources.New(ragv1alpha1.DocumentSource{Name: "g", Git: &ragv1alpha1.GitSource{URL: srv.URL,
+		SecretRef: &ragv1alpha1.LocalSecretReference{Name: "deploy-key"}}}, func() string {
+		dir := t.TempDir()
+		write(t, filepath.Join(dir, "secret"), map[string]string{"ssh-privatekey": string(privateKey)})
+		return dir
+	}())
+	if err == nil || !strings.Contains(err.Error(), "needs known_hosts") {
+		t.Errorf("no known_hosts anywhere: %v, want an error saying the Secret needs known_hosts", err)
+	} else {
+		t.Logf("no known_hosts anywhere: %v", err)
+	}
+	// The indexer's own file, where an image provides one, is used the
+	// same way: known hosts pass, others do not.
+	must(t, os.WriteFile(ownFile, []byte(srv.KnownHosts(ed25519Key)), 0o644))
+	if w := mustWalk(t, open(map[string]string{"ssh-privatekey": string(privateKey)}), sources.Filter{}); w.rev != c2 {
+		t.Errorf("the host in the indexer's own known_hosts: revision %s, want %s", w.rev, c2)
+	}
+	must(t, os.WriteFile(ownFile, []byte(strings.Replace(srv.KnownHosts(ed25519Key), "127.0.0.1", "127.0.0.2", 1)), 0o644))
+
+	uploads := srv.Uploads()
+	for _, tc := range []struct {
+		name    string
+		secret  map[string]string
+		wantErr string
+	}{
+		{"a known_hosts entry with another key for the host",
+			map[string]string{"ssh-privatekey": string(privateKey), "known_hosts": srv.KnownHosts(otherSigner.PublicKey())},
+			"key mismatch"},
+		{"no known_hosts in the Secret, a key for another host on the indexer's file system",
+			map[string]string{"ssh-privatekey": string(privateKey)},
+			"key is unknown"},
+		{"a key the server does not authorize",
+			map[string]string{"ssh-privatekey": func() string { k, _ := gitserver.NewKey(t); return string(k) }(), "known_hosts": srv.KnownHosts(ed25519Key)},
+			"unable to authenticate"},
+	} {
+		_, err := walk(t, open(tc.secret), sources.Filter{}, 1<<20)
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.wantErr)
+		} else {
+			t.Logf("%s: %v", tc.name, err)
+		}
+	}
+	if srv.Uploads() != uploads {
+		t.Errorf("%d git-upload-pack runs for refused connections", srv.Uploads()-uploads)
+	}
+}

@@ -11,11 +11,9 @@ import (
 	"time"
 )
 
-// The autoscaling test's own namespaces: it shares the cluster with
-// TestEndToEnd and leaves nothing behind that the other would meet.
 const (
-	scaleReleaseNS = "ragops-autoscaling-system"
-	scaleNS        = "ragops-e2e-autoscaling"
+	// scaleNS is the autoscaling test's own namespace.
+	scaleNS = "ragops-e2e-autoscaling"
 	// scaleDownWindow is the RagService's scaleDownStabilizationSeconds:
 	// shortened from the HPA default of 300 s so the test sees the way down.
 	scaleDownWindow = 30 * time.Second
@@ -28,28 +26,23 @@ const (
 // under load driven from inside the cluster, and back down once the load
 // stops. It prints the times.
 //
-// Self-contained: it installs metrics-server, the operator (its own release
-// namespace) and its workload (its own namespace), and removes all of them
-// again, also when it fails, so TestEndToEnd runs on the same cluster after
-// it. `make test-e2e-autoscaling` runs it alone.
+// Self-contained: it installs metrics-server, the operator (when it is
+// absent, as TestEndToEnd leaves the cluster) and its workload (its own
+// namespace), and removes what it installed again, also when it fails, so
+// the other tests run on the same cluster after it. `make
+// test-e2e-autoscaling` runs it alone.
 //
 // Environment: that of TestEndToEnd, plus RAGOPS_METRICS_SERVER_IMAGE.
 func TestAutoscalingOnCluster(t *testing.T) {
-	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
-	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
-	mustEnv(t, "KUBECONFIG")
-	operatorImage = mustEnv(t, "RAGOPS_OPERATOR_IMAGE")
-	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
-	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
-	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+	readEnv(t)
 	metricsServerImage := mustEnv(t, "RAGOPS_METRICS_SERVER_IMAGE")
 	msManifest := metricsServerManifest(metricsServerImage)
 	// Cleanups run after the deferred calls below, so the failure
 	// artifacts are collected before anything is removed.
-	removed := false
+	removed, ownOperator := false, false
 	t.Cleanup(func() {
 		if !removed {
-			removeAutoscalingSetup(t, msManifest)
+			removeAutoscalingSetup(t, msManifest, ownOperator)
 		}
 	})
 	defer func() {
@@ -57,7 +50,7 @@ func TestAutoscalingOnCluster(t *testing.T) {
 		defer timingsMu.Unlock()
 		fmt.Fprintf(os.Stderr, "\nautoscaling e2e timings:\n%s\n", strings.Join(timings, "\n"))
 	}()
-	defer dumpOnFailure(t, "kube-system", scaleReleaseNS, scaleNS)
+	defer dumpOnFailure(t, "kube-system", scaleNS)
 
 	end := phase(t, "A0 metrics-server v0.8.0 (--kubelet-insecure-tls); node metrics served")
 	kubectlApply(t, msManifest)
@@ -72,23 +65,23 @@ func TestAutoscalingOnCluster(t *testing.T) {
 	})
 	end()
 
-	end = phase(t, "A0 helm install ragops; fake model API")
-	opRepo, opTag := splitImage(operatorImage)
-	rsRepo, rsTag := splitImage(ragserverImage)
-	helm(t, "install", "ragops", "charts/ragops", "--namespace", scaleReleaseNS, "--create-namespace",
-		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
-		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
-		"--wait", "--timeout", "3m")
+	end = phase(t, "A0 helm install ragops (absent); fake model API")
+	if !operatorInstalled(t) {
+		ownOperator = true
+		installOperator(t)
+	} else {
+		t.Log("the release ragops is installed already: using it")
+	}
 	kubectl(t, "create", "namespace", scaleNS)
-	kubectlApply(t, fakeServerManifest(scaleNS, "key-1"))
-	kubectlApply(t, apiKeySecret(scaleNS, "openai", "key-1"))
-	kubectlApply(t, docsConfigMap(scaleNS))
+	kubectlApply(t, fakeServerManifestIn(scaleNS, "key-1"))
+	kubectlApply(t, apiKeySecretIn(scaleNS, "openai", "key-1"))
+	kubectlApply(t, docsConfigMapIn(scaleNS))
 	waitRolledOut(t, scaleNS, fakeName)
 	end()
 
 	const name = "burst"
 	end = phase(t, "A1 RagService with autoscaling 1..3 on CPU; Ready with an HPA")
-	kubectlApply(t, ragService(scaleNS, name, "openai", "fake-chat-1", 1, "Delete", fmt.Sprintf(`  auth:
+	kubectlApply(t, ragServiceIn(scaleNS, name, "openai", "fake-chat-1", 1, "Delete", fmt.Sprintf(`  auth:
     mode: Disabled
   server:
     resources:
@@ -100,7 +93,7 @@ func TestAutoscalingOnCluster(t *testing.T) {
     targetCPUUtilizationPercentage: 50
     scaleDownStabilizationSeconds: %d
 `, int(scaleDownWindow.Seconds()))))
-	waitReady(t, scaleNS, name, 5*time.Minute)
+	waitReadyIn(t, scaleNS, name, 5*time.Minute)
 	eventually(t, "the HPA reads the pods' CPU", 3*time.Minute, func() error {
 		h, err := getHPA(t, name)
 		if err != nil {
@@ -133,11 +126,11 @@ func TestAutoscalingOnCluster(t *testing.T) {
 		return nil
 	})
 	eventually(t, "3 ready server pods", 5*time.Minute, func() error {
-		r, err := getRag(t, scaleNS, name)
+		r, err := getRagIn(t, scaleNS, name)
 		if err != nil {
 			return err
 		}
-		if n := readyServerPods(t, scaleNS, name); n != 3 || r.Status.ReadyReplicas != 3 {
+		if n := readyServerPodsIn(t, scaleNS, name); n != 3 || r.Status.ReadyReplicas != 3 {
 			return fmt.Errorf("ready pods %d, status.readyReplicas %d", n, r.Status.ReadyReplicas)
 		}
 		return nil
@@ -150,17 +143,17 @@ func TestAutoscalingOnCluster(t *testing.T) {
 	kubectl(t, "-n", scaleNS, "delete", "deployment", "load", "--wait=true")
 	loadStop := time.Now()
 	eventually(t, "one server pod again", 6*time.Minute, func() error {
-		r, err := getRag(t, scaleNS, name)
+		r, err := getRagIn(t, scaleNS, name)
 		if err != nil {
 			return err
 		}
-		if n := readyServerPods(t, scaleNS, name); n != 1 || r.Status.Replicas != 1 {
+		if n := readyServerPodsIn(t, scaleNS, name); n != 1 || r.Status.Replicas != 1 {
 			return fmt.Errorf("ready pods %d, status.replicas %d", n, r.Status.Replicas)
 		}
 		return nil
 	})
 	downTo1 := time.Since(loadStop)
-	waitReady(t, scaleNS, name, 2*time.Minute)
+	waitReadyIn(t, scaleNS, name, 2*time.Minute)
 	end()
 
 	report := fmt.Sprintf("autoscaling: load start -> HPA asks for more: %s; -> 3 ready replicas: %s; load stop -> 1 replica: %s (scale-down window %s)",
@@ -172,7 +165,14 @@ func TestAutoscalingOnCluster(t *testing.T) {
 
 	end = phase(t, "A4 remove the RagService, the operator and metrics-server; nothing left")
 	removed = true
-	removeAutoscalingSetup(t, msManifest)
+	removeAutoscalingSetup(t, msManifest, ownOperator)
+	if !ownOperator {
+		if out := kubectl(t, "get", "namespace", scaleNS, "--ignore-not-found", "-o", "name"); out != "" {
+			t.Errorf("namespace %s is left behind", scaleNS)
+		}
+		end()
+		return
+	}
 	// The garbage collector removes metrics-server's pod after its
 	// Deployment: poll for it.
 	eventually(t, "no pod or PVC left but the cluster's own", 2*time.Minute, func() error {
@@ -197,19 +197,25 @@ func TestAutoscalingOnCluster(t *testing.T) {
 // removeAutoscalingSetup removes what TestAutoscalingOnCluster installed, in
 // the order that leaves no dangling part: the RagService (its Chroma volume
 // with it, retention Delete) while the operator still runs, the operator, its
-// CRD (helm keeps CRDs), the namespaces, then metrics-server (the APIService
+// CRD (helm keeps CRDs) and namespace when the test installed them
+// (ownOperator), the test's namespace, then metrics-server (the APIService
 // first, so API discovery never meets an unavailable group). It also runs
 // after a failure at any phase: whatever is not there is skipped.
-func removeAutoscalingSetup(t *testing.T, msManifest string) {
+func removeAutoscalingSetup(t *testing.T, msManifest string, ownOperator bool) {
 	t.Helper()
 	var steps [][]string
 	if crd, err := cmdRun(t, "", kubectlBin, "get", "crd", "ragservices.rag.ragops.dev", "--ignore-not-found", "-o", "name"); err != nil || crd != "" {
 		steps = append(steps, []string{kubectlBin, "-n", scaleNS, "delete", "rag", "--all", "--wait=true", "--timeout=3m", "--ignore-not-found"})
 	}
+	if ownOperator {
+		steps = append(steps, [][]string{
+			{helmBin, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m", "--ignore-not-found"},
+			{kubectlBin, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true", "--ignore-not-found"},
+			{kubectlBin, "delete", "namespace", releaseNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
+		}...)
+	}
 	steps = append(steps, [][]string{
-		{helmBin, "uninstall", "ragops", "--namespace", scaleReleaseNS, "--wait", "--timeout", "2m", "--ignore-not-found"},
-		{kubectlBin, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true", "--ignore-not-found"},
-		{kubectlBin, "delete", "namespace", scaleNS, scaleReleaseNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
+		{kubectlBin, "delete", "namespace", scaleNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
 		{kubectlBin, "delete", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found"},
 	}...)
 	for _, s := range steps {

@@ -153,7 +153,9 @@ type ragStatus struct {
 	} `json:"metadata"`
 }
 
-func getRag(t *testing.T, ns, name string) (*ragStatus, error) {
+func getRag(t *testing.T, name string) (*ragStatus, error) { return getRagIn(t, appNS, name) }
+
+func getRagIn(t *testing.T, ns, name string) (*ragStatus, error) {
 	out, err := cmdRun(t, "", kubectlBin, "-n", ns, "get", "ragservice", name, "-o", "json")
 	if err != nil {
 		return nil, err
@@ -174,10 +176,15 @@ func condition(r *ragStatus, typ string) (status, reason, message string) {
 	return "", "", ""
 }
 
-func waitReady(t *testing.T, ns, name string, timeout time.Duration) {
+func waitReady(t *testing.T, name string, timeout time.Duration) {
+	t.Helper()
+	waitReadyIn(t, appNS, name, timeout)
+}
+
+func waitReadyIn(t *testing.T, ns, name string, timeout time.Duration) {
 	t.Helper()
 	eventually(t, "RagService "+name+" Ready", timeout, func() error {
-		r, err := getRag(t, ns, name)
+		r, err := getRagIn(t, ns, name)
 		if err != nil {
 			return err
 		}
@@ -268,14 +275,19 @@ func freePort(t *testing.T) int {
 
 func portForward(t *testing.T, svc string) *forward {
 	t.Helper()
+	return portForwardIn(t, appNS, svc)
+}
+
+func portForwardIn(t *testing.T, ns, svc string) *forward {
+	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(kubectlBin, "-n", appNS, "port-forward", "svc/"+svc, fmt.Sprintf("%d:80", port))
+	cmd := exec.Command(kubectlBin, "-n", ns, "port-forward", "svc/"+svc, fmt.Sprintf("%d:80", port))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	f := &forward{cmd: cmd, port: port, token: apiToken(t, svc)}
+	f := &forward{cmd: cmd, port: port, token: apiTokenIn(t, ns, svc)}
 	t.Cleanup(f.stop)
 	ready := make(chan struct{})
 	go func() {
@@ -312,7 +324,12 @@ func (f *forward) json(method, path string, body any, out any) (int, error) {
 // apiToken reads the token of a RagService's server from its generated Secret.
 func apiToken(t *testing.T, rag string) string {
 	t.Helper()
-	out := kubectl(t, "-n", appNS, "get", "secret", rag+"-api-token", "-o", "jsonpath={.data.token}")
+	return apiTokenIn(t, appNS, rag)
+}
+
+func apiTokenIn(t *testing.T, ns, rag string) string {
+	t.Helper()
+	out := kubectl(t, "-n", ns, "get", "secret", rag+"-api-token", "-o", "jsonpath={.data.token}")
 	token, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
 	if err != nil || len(token) == 0 {
 		t.Fatalf("the API token Secret %s-api-token holds no token (%q): %v", rag, out, err)
@@ -370,9 +387,14 @@ type queryResponse struct {
 // until the deadline: a just-rolled Service can refuse connections for a second.
 func query(t *testing.T, svc, question string) queryResponse {
 	t.Helper()
+	return queryIn(t, appNS, svc, question)
+}
+
+func queryIn(t *testing.T, ns, svc, question string) queryResponse {
+	t.Helper()
 	var qr queryResponse
 	eventually(t, "POST /query answers", 2*time.Minute, func() error {
-		f := portForward(t, svc)
+		f := portForwardIn(t, ns, svc)
 		defer f.stop()
 		qr = queryResponse{}
 		_, err := f.json("POST", "/query", map[string]any{"question": question}, &qr)
@@ -453,7 +475,9 @@ func sourcesOf(qr queryResponse) []string {
 	return s
 }
 
-func readyServerPods(t *testing.T, ns, rag string) int {
+func readyServerPods(t *testing.T, rag string) int { return readyServerPodsIn(t, appNS, rag) }
+
+func readyServerPodsIn(t *testing.T, ns, rag string) int {
 	out := kubectl(t, "-n", ns, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
 		"-o", `jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 	n := 0
@@ -465,8 +489,9 @@ func readyServerPods(t *testing.T, ns, rag string) int {
 	return n
 }
 
-// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS,
-// with the pod logs of namespaces.
+// dumpOnFailure writes what a person would look at to RAGOPS_E2E_ARTIFACTS:
+// the logs of the pods of the operator's namespace, of appNS and of the
+// namespaces named.
 func dumpOnFailure(t *testing.T, namespaces ...string) {
 	if !t.Failed() {
 		return
@@ -489,7 +514,7 @@ func dumpOnFailure(t *testing.T, namespaces ...string) {
 	save("ragservices.yaml", "get", "ragservices", "-A", "-o", "yaml")
 	save("describe-pods.txt", "describe", "pods", "-A")
 	save("describe-ragservices.txt", "describe", "ragservices", "-A")
-	for _, ns := range namespaces {
+	for _, ns := range append([]string{releaseNS, appNS}, namespaces...) {
 		out, _ := cmdRun(t, "", kubectlBin, "-n", ns, "get", "pods", "-o", "name")
 		for _, p := range strings.Fields(out) {
 			name := strings.TrimPrefix(p, "pod/")
@@ -501,8 +526,10 @@ func dumpOnFailure(t *testing.T, namespaces ...string) {
 	fmt.Fprintf(os.Stderr, "\ne2e: failure artifacts in %s\n", dir)
 }
 
-// docsConfigMap is the documents ConfigMap the RagServices of namespace ns index.
-func docsConfigMap(ns string) string {
+var docsConfigMap = docsConfigMapIn(appNS)
+
+// docsConfigMapIn is the documents ConfigMap the RagServices of namespace ns index.
+func docsConfigMapIn(ns string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -522,7 +549,9 @@ data:
 `, ns)
 }
 
-func fakeServerManifest(ns, acceptedKey string) string {
+func fakeServerManifest(acceptedKey string) string { return fakeServerManifestIn(appNS, acceptedKey) }
+
+func fakeServerManifestIn(ns, acceptedKey string) string {
 	repo, tag := splitImage(fakeImage)
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -560,7 +589,9 @@ spec:
 `, fakeName, ns, repo, tag, acceptedKey)
 }
 
-func apiKeySecret(ns, name, key string) string {
+func apiKeySecret(name, key string) string { return apiKeySecretIn(appNS, name, key) }
+
+func apiKeySecretIn(ns, name, key string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Secret
 metadata:
@@ -571,9 +602,13 @@ stringData:
 `, name, ns, key)
 }
 
-// ragService renders a RagService in namespace ns that uses the fake model API of that namespace
-// and the local Chroma image.
-func ragService(ns, name, secret, model string, replicas int, retention, extra string) string {
+// ragService renders a RagService that uses the in-cluster fake model API and the local Chroma image.
+func ragService(name, secret, model string, replicas int, retention, extra string) string {
+	return ragServiceIn(appNS, name, secret, model, replicas, retention, extra)
+}
+
+// ragServiceIn is ragService in namespace ns, with the fake model API of that namespace.
+func ragServiceIn(ns, name, secret, model string, replicas int, retention, extra string) string {
 	return fmt.Sprintf(`apiVersion: rag.ragops.dev/v1alpha1
 kind: RagService
 metadata:
@@ -598,7 +633,30 @@ spec:
 %[9]s`, name, ns, model, replicas, fakeName, secret, chromaImage, retention, extra)
 }
 
-func TestEndToEnd(t *testing.T) {
+// operatorInstalled says whether the release ragops is installed.
+func operatorInstalled(t *testing.T) bool {
+	t.Helper()
+	_, err := cmdRun(t, "", helmBin, "status", "ragops", "--namespace", releaseNS)
+	return err == nil
+}
+
+// installOperator installs the chart as release ragops and waits for the
+// operator. TestEndToEnd ends by uninstalling it (and deleting the CRD), so
+// every test that needs the operator installs it when it is absent.
+func installOperator(t *testing.T) {
+	t.Helper()
+	opRepo, opTag := splitImage(operatorImage)
+	rsRepo, rsTag := splitImage(ragserverImage)
+	helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
+		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
+		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
+		"--wait", "--timeout", "3m")
+	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
+}
+
+// readEnv reads the suite's environment (see the top of this file).
+func readEnv(t *testing.T) {
+	t.Helper()
 	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
 	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
 	mustEnv(t, "KUBECONFIG")
@@ -606,6 +664,10 @@ func TestEndToEnd(t *testing.T) {
 	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
 	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
 	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+}
+
+func TestEndToEnd(t *testing.T) {
+	readEnv(t)
 	defer func() {
 		timingsMu.Lock()
 		defer timingsMu.Unlock()
@@ -614,36 +676,29 @@ func TestEndToEnd(t *testing.T) {
 		defer loadReportsMu.Unlock()
 		fmt.Fprintf(os.Stderr, "\ne2e in-cluster request counts:\n%s\n", strings.Join(loadReports, "\n"))
 	}()
-	defer dumpOnFailure(t, releaseNS, appNS)
-
-	opRepo, opTag := splitImage(operatorImage)
-	rsRepo, rsTag := splitImage(ragserverImage)
+	defer dumpOnFailure(t)
 
 	end := phase(t, "0 helm install ragops charts/ragops")
-	helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
-		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
-		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
-		"--wait", "--timeout", "3m")
-	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
+	installOperator(t)
 	end()
 
 	end = phase(t, "0 fake model API, Secret, documents ConfigMap")
 	kubectl(t, "create", "namespace", appNS)
-	kubectlApply(t, fakeServerManifest(appNS, "key-1"))
-	kubectlApply(t, apiKeySecret(appNS, "openai", "key-1"))
-	kubectlApply(t, docsConfigMap(appNS))
+	kubectlApply(t, fakeServerManifest("key-1"))
+	kubectlApply(t, apiKeySecret("openai", "key-1"))
+	kubectlApply(t, docsConfigMap)
 	waitRolledOut(t, appNS, fakeName)
 	end()
 
 	t.Run("1 apply, Ready, kubectl get rag, port-forward and /query", func(t *testing.T) {
 		end := phase(t, "1 kubectl apply RagService; Ready; /query with sources")
 		defer end()
-		kubectlApply(t, ragService(appNS, "demo", "openai", "fake-chat-1", 1, "Retain", ""))
-		waitReady(t, appNS, "demo", 5*time.Minute)
+		kubectlApply(t, ragService("demo", "openai", "fake-chat-1", 1, "Retain", ""))
+		waitReady(t, "demo", 5*time.Minute)
 		// The documents ConfigMap is indexed by a Job; Ready does not wait
 		// for it.
 		eventually(t, "RagService demo Indexed", 5*time.Minute, func() error {
-			r, err := getRag(t, appNS, "demo")
+			r, err := getRag(t, "demo")
 			if err != nil {
 				return err
 			}
@@ -751,8 +806,8 @@ func TestEndToEnd(t *testing.T) {
 		defer end()
 		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=3")
 		eventually(t, "3 ready server pods and status.readyReplicas=3", 4*time.Minute, func() error {
-			n := readyServerPods(t, appNS, "demo")
-			r, err := getRag(t, appNS, "demo")
+			n := readyServerPods(t, "demo")
+			r, err := getRag(t, "demo")
 			if err != nil {
 				return err
 			}
@@ -761,16 +816,16 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		waitReady(t, appNS, "demo", time.Minute)
+		waitReady(t, "demo", time.Minute)
 	})
 
 	t.Run("3 rotating the Secret rolls the pods; the new key works", func(t *testing.T) {
 		end := phase(t, "3 rotate API key Secret; pods roll; /query")
 		defer end()
 		before := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
-		kubectlApply(t, apiKeySecret(appNS, "openai", "key-2"))
+		kubectlApply(t, apiKeySecret("openai", "key-2"))
 		// The fake model API now accepts only the new key.
-		kubectlApply(t, fakeServerManifest(appNS, "key-2"))
+		kubectlApply(t, fakeServerManifest("key-2"))
 		waitRolledOut(t, appNS, fakeName)
 		eventually(t, "the server pod template changes", 2*time.Minute, func() error {
 			after := kubectl(t, "-n", appNS, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.metadata.annotations}")
@@ -780,7 +835,7 @@ func TestEndToEnd(t *testing.T) {
 			return nil
 		})
 		waitRolledOut(t, appNS, "demo")
-		waitReady(t, appNS, "demo", 3*time.Minute)
+		waitReady(t, "demo", 3*time.Minute)
 		qr := query(t, "demo", "What was the gross margin?")
 		if qr.Mode != "generative" {
 			t.Errorf("mode %q after rotation, want generative", qr.Mode)
@@ -820,7 +875,7 @@ func TestEndToEnd(t *testing.T) {
 		if _, err := cmdRun(t, "", kubectlBin, "-n", appNS, "rollout", "status", "statefulset/demo-chroma", "--timeout=5m"); err != nil {
 			t.Fatal(err)
 		}
-		waitReady(t, appNS, "demo", 3*time.Minute)
+		waitReady(t, "demo", 3*time.Minute)
 		// Writes go on against the new Chroma before the writer stops.
 		before := 0
 		if src, err := documentSources(t, "demo"); err == nil {
@@ -880,7 +935,7 @@ func TestEndToEnd(t *testing.T) {
 		kubectl(t, "-n", appNS, "scale", "rag/demo", "--replicas=2")
 		// Until the removed pod is gone, drain period and shutdown included.
 		eventually(t, "2 server pods left, both ready", 3*time.Minute, func() error {
-			if n, ready := serverPods(t, "demo"), readyServerPods(t, appNS, "demo"); n != 2 || ready != 2 {
+			if n, ready := serverPods(t, "demo"), readyServerPods(t, "demo"); n != 2 || ready != 2 {
 				return fmt.Errorf("%d pods, %d ready", n, ready)
 			}
 			return nil
@@ -897,7 +952,7 @@ func TestEndToEnd(t *testing.T) {
 		defer end()
 		l := startLoad(t, appNS, clientPod, "query", "http://demo."+appNS+".svc", apiToken(t, "demo"))
 		kubectl(t, "-n", appNS, "patch", "rag", "demo", "--type=merge", "-p", `{"spec":{"model":"fake-chat-2"}}`)
-		waitReady(t, appNS, "demo", 3*time.Minute)
+		waitReady(t, "demo", 3*time.Minute)
 		waitRolledOut(t, appNS, "demo")
 		// Until every old pod is gone, drain period and shutdown included.
 		eventually(t, "the old pods are gone", 3*time.Minute, func() error {
@@ -923,9 +978,9 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("6 a missing Secret shows SecretNotFound, then recovers", func(t *testing.T) {
 		end := phase(t, "6 missing Secret -> SecretNotFound -> Ready")
 		defer end()
-		kubectlApply(t, ragService(appNS, "nosecret", "late-secret", "fake-chat-1", 1, "Delete", ""))
+		kubectlApply(t, ragService("nosecret", "late-secret", "fake-chat-1", 1, "Delete", ""))
 		eventually(t, "Ready=False SecretNotFound", 2*time.Minute, func() error {
-			r, err := getRag(t, appNS, "nosecret")
+			r, err := getRag(t, "nosecret")
 			if err != nil {
 				return err
 			}
@@ -934,8 +989,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 			return nil
 		})
-		kubectlApply(t, apiKeySecret(appNS, "late-secret", "key-2"))
-		waitReady(t, appNS, "nosecret", 5*time.Minute)
+		kubectlApply(t, apiKeySecret("late-secret", "key-2"))
+		waitReady(t, "nosecret", 5*time.Minute)
 		kubectl(t, "-n", appNS, "delete", "rag", "nosecret", "--wait=true")
 	})
 
@@ -951,14 +1006,14 @@ func TestEndToEnd(t *testing.T) {
 			return nil
 		})
 		kubectl(t, "-n", appNS, "get", "pvc", "demo-chroma-data")
-		kubectlApply(t, ragService(appNS, "demo", "openai", "fake-chat-2", 1, "Retain", ""))
-		waitReady(t, appNS, "demo", 5*time.Minute)
+		kubectlApply(t, ragService("demo", "openai", "fake-chat-2", 1, "Retain", ""))
+		waitReady(t, "demo", 5*time.Minute)
 		qr := query(t, "demo", "Which acquisition did the board approve?")
 		if !strings.Contains(strings.Join(sourcesOf(qr), ","), "board-minutes.md") {
 			t.Errorf("the re-created RagService does not find the old data: sources %v", sourcesOf(qr))
 		}
 
-		kubectlApply(t, ragService(appNS, "ephemeral", "openai", "fake-chat-2", 1, "Delete", ""))
+		kubectlApply(t, ragService("ephemeral", "openai", "fake-chat-2", 1, "Delete", ""))
 		eventually(t, "ephemeral's PVC exists", 2*time.Minute, func() error {
 			_, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "pvc", "ephemeral-chroma-data")
 			return err

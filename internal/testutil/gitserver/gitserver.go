@@ -5,6 +5,7 @@
 package gitserver
 
 import (
+	"net"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -27,8 +28,17 @@ type Repo struct {
 	User, Password string
 }
 
-// New creates an empty repository with a main branch and serves it.
+// New creates an empty repository with a main branch and serves it on the
+// loopback interface.
 func New(t testing.TB) *Repo {
+	t.Helper()
+	return NewListening(t, "")
+}
+
+// NewListening is New served on addr (host:port, port 0 for any) instead of
+// the loopback interface, for clients that are not processes of this host:
+// the pods of a local cluster reach the host on their bridge's address.
+func NewListening(t testing.TB, addr string) *Repo {
 	t.Helper()
 	git, err := exec.LookPath("git")
 	if err != nil {
@@ -52,7 +62,7 @@ func New(t testing.TB) *Repo {
 		Dir:  root,
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.User != "" {
 			u, p, ok := req.BasicAuth()
 			if !ok || u != r.User || p != r.Password {
@@ -63,6 +73,15 @@ func New(t testing.TB) *Repo {
 		}
 		h.ServeHTTP(w, req)
 	}))
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("serve the repository on %s: %v", addr, err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL + "/repo/.git"
 	return r
