@@ -263,14 +263,13 @@ docker-push: ## Push the operator and ragserver images (set IMG_REPO to your reg
 ##@ End to end (a real cluster)
 
 .PHONY: test-e2e
-test-e2e: docker-build helm kubectl ## Users' sequence on a real cluster (the local one unless KUBECONFIG is set).
+test-e2e: docker-build helm kubectl ## The e2e tests (autoscaling, users' sequence, sources) on one real cluster (the local one unless KUBECONFIG is set); E2E_RUN=REGEXP selects.
 	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
-	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) hack/e2e.sh
+	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) E2E_RUN='$(E2E_RUN)' hack/e2e.sh
 
 .PHONY: test-e2e-autoscaling
-test-e2e-autoscaling: docker-build helm kubectl ## The autoscaling phase on a real cluster: metrics-server from Go modules, load, HPA up to 3 and back to 1; prints the times.
-	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
-	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) hack/e2e-autoscaling.sh
+test-e2e-autoscaling: E2E_RUN = ^TestAutoscalingOnCluster$$
+test-e2e-autoscaling: test-e2e ## Only the autoscaling test of make test-e2e: HPA up to 3 under load and back to 1; prints the times.
 
 .PHONY: cluster-up
 cluster-up: ## Build (once) and start the local single-node cluster; prints its kubeconfig path.

@@ -1,4 +1,4 @@
-//go:build e2e && autoscaling
+//go:build e2e
 
 package e2e
 
@@ -11,58 +11,77 @@ import (
 	"time"
 )
 
+const (
+	// scaleNS is the autoscaling test's own namespace.
+	scaleNS = "ragops-e2e-autoscaling"
+	// scaleDownWindow is the RagService's scaleDownStabilizationSeconds:
+	// shortened from the HPA default of 300 s so the test sees the way down.
+	scaleDownWindow = 30 * time.Second
+)
+
 // TestAutoscalingOnCluster is the autoscaling phase of issue 14, on a real
-// cluster with a real metrics-server (built from its Go module, see
-// hack/e2e-autoscaling.sh) and the real HPA controller: a RagService with
-// autoscaling 1..3 on CPU scales up under load driven from inside the
-// cluster, and back down once the load stops (scale-down window shortened to
-// 30 s). It prints the times.
+// cluster with a real metrics-server (built from its Go module by
+// hack/e2e.sh) reached through the API server's aggregation layer, and the
+// real HPA controller: a RagService with autoscaling 1..3 on CPU scales up
+// under load driven from inside the cluster, and back down once the load
+// stops. It prints the times.
 //
-// Not part of make test-e2e: run it with `make test-e2e-autoscaling`.
+// Self-contained: it installs metrics-server, the operator (when it is
+// absent, as TestEndToEnd leaves the cluster) and its workload (its own
+// namespace), and removes what it installed again, also when it fails, so
+// the other tests run on the same cluster after it. `make
+// test-e2e-autoscaling` runs it alone.
 //
 // Environment: that of TestEndToEnd, plus RAGOPS_METRICS_SERVER_IMAGE.
 func TestAutoscalingOnCluster(t *testing.T) {
-	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
-	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
-	mustEnv(t, "KUBECONFIG")
-	operatorImage = mustEnv(t, "RAGOPS_OPERATOR_IMAGE")
-	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
-	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
-	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
+	readEnv(t)
 	metricsServerImage := mustEnv(t, "RAGOPS_METRICS_SERVER_IMAGE")
+	msManifest := metricsServerManifest(metricsServerImage)
+	// Cleanups run after the deferred calls below, so the failure
+	// artifacts are collected before anything is removed.
+	removed, ownOperator := false, false
+	t.Cleanup(func() {
+		if !removed {
+			removeAutoscalingSetup(t, msManifest, ownOperator)
+		}
+	})
 	defer func() {
 		timingsMu.Lock()
 		defer timingsMu.Unlock()
 		fmt.Fprintf(os.Stderr, "\nautoscaling e2e timings:\n%s\n", strings.Join(timings, "\n"))
 	}()
-	defer dumpOnFailure(t)
+	defer dumpOnFailure(t, "kube-system", scaleNS)
 
 	end := phase(t, "A0 metrics-server v0.8.0 (--kubelet-insecure-tls); node metrics served")
-	kubectlApply(t, metricsServerManifest(metricsServerImage))
+	kubectlApply(t, msManifest)
 	waitRolledOut(t, "kube-system", "metrics-server")
+	// kubectl top goes through the aggregation layer: the API server proxies
+	// to metrics-server with its front-proxy client certificate and the
+	// caller's identity, which metrics-server authorises with a
+	// SubjectAccessReview.
 	eventually(t, "kubectl top nodes answers", 3*time.Minute, func() error {
 		_, err := cmdRun(t, "", kubectlBin, "top", "nodes")
 		return err
 	})
 	end()
 
-	end = phase(t, "A0 helm upgrade --install ragops; fake model API")
-	opRepo, opTag := splitImage(operatorImage)
-	rsRepo, rsTag := splitImage(ragserverImage)
-	helm(t, "upgrade", "--install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
-		"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
-		"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
-		"--wait", "--timeout", "3m")
-	kubectlApply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", appNS))
-	kubectlApply(t, fakeServerManifest("key-1"))
-	kubectlApply(t, apiKeySecret("openai", "key-1"))
-	kubectlApply(t, docsConfigMap)
-	waitRolledOut(t, appNS, fakeName)
+	end = phase(t, "A0 helm install ragops (absent); fake model API")
+	if !operatorInstalled(t) {
+		ownOperator = true
+		installOperator(t)
+	} else {
+		t.Log("the release ragops is installed already: using it")
+	}
+	kubectl(t, "create", "namespace", scaleNS)
+	kubectlApply(t, fakeServerManifestIn(scaleNS, "key-1"))
+	kubectlApply(t, apiKeySecretIn(scaleNS, "openai", "key-1"))
+	kubectlApply(t, docsConfigMapIn(scaleNS))
+	waitRolledOut(t, scaleNS, fakeName)
 	end()
 
 	const name = "burst"
 	end = phase(t, "A1 RagService with autoscaling 1..3 on CPU; Ready with an HPA")
-	kubectlApply(t, ragService(name, "openai", "fake-chat-1", 1, "Delete", `  auth:
+	kubectlApply(t, ragServiceIn(scaleNS, name, "openai", "fake-chat-1", 1, "Delete", fmt.Sprintf(`  auth:
     mode: Disabled
   server:
     resources:
@@ -72,9 +91,9 @@ func TestAutoscalingOnCluster(t *testing.T) {
     minReplicas: 1
     maxReplicas: 3
     targetCPUUtilizationPercentage: 50
-    scaleDownStabilizationSeconds: 30
-`))
-	waitReady(t, name, 5*time.Minute)
+    scaleDownStabilizationSeconds: %d
+`, int(scaleDownWindow.Seconds()))))
+	waitReadyIn(t, scaleNS, name, 5*time.Minute)
 	eventually(t, "the HPA reads the pods' CPU", 3*time.Minute, func() error {
 		h, err := getHPA(t, name)
 		if err != nil {
@@ -84,11 +103,11 @@ func TestAutoscalingOnCluster(t *testing.T) {
 			return fmt.Errorf("HPA spec %+v", h.Spec)
 		}
 		if len(h.Status.CurrentMetrics) == 0 {
-			return fmt.Errorf("no current metrics yet (conditions %+v)", h.Status.Conditions)
+			return fmt.Errorf("no current metrics yet (conditions %s)", h.Status.Conditions)
 		}
 		return nil
 	})
-	t.Logf("kubectl get rag -o wide:\n%s", kubectl(t, "-n", appNS, "get", "rag", name, "-o", "wide"))
+	t.Logf("kubectl get rag -o wide:\n%s", kubectl(t, "-n", scaleNS, "get", "rag", name, "-o", "wide"))
 	end()
 
 	end = phase(t, "A2 load from inside the cluster until 3 ready replicas")
@@ -107,43 +126,106 @@ func TestAutoscalingOnCluster(t *testing.T) {
 		return nil
 	})
 	eventually(t, "3 ready server pods", 5*time.Minute, func() error {
-		r, err := getRag(t, name)
+		r, err := getRagIn(t, scaleNS, name)
 		if err != nil {
 			return err
 		}
-		if n := readyServerPods(t, name); n != 3 || r.Status.ReadyReplicas != 3 {
+		if n := readyServerPodsIn(t, scaleNS, name); n != 3 || r.Status.ReadyReplicas != 3 {
 			return fmt.Errorf("ready pods %d, status.readyReplicas %d", n, r.Status.ReadyReplicas)
 		}
 		return nil
 	})
 	upTo3 := time.Since(loadStart)
-	t.Logf("kubectl get rag -o wide under load:\n%s", kubectl(t, "-n", appNS, "get", "rag", name, "-o", "wide"))
+	t.Logf("kubectl get rag -o wide under load:\n%s", kubectl(t, "-n", scaleNS, "get", "rag", name, "-o", "wide"))
 	end()
 
 	end = phase(t, "A3 stop the load; back to one replica")
-	kubectl(t, "-n", appNS, "delete", "deployment", "load", "--wait=true")
+	kubectl(t, "-n", scaleNS, "delete", "deployment", "load", "--wait=true")
 	loadStop := time.Now()
 	eventually(t, "one server pod again", 6*time.Minute, func() error {
-		r, err := getRag(t, name)
+		r, err := getRagIn(t, scaleNS, name)
 		if err != nil {
 			return err
 		}
-		if n := readyServerPods(t, name); n != 1 || r.Status.Replicas != 1 {
+		if n := readyServerPodsIn(t, scaleNS, name); n != 1 || r.Status.Replicas != 1 {
 			return fmt.Errorf("ready pods %d, status.replicas %d", n, r.Status.Replicas)
 		}
 		return nil
 	})
 	downTo1 := time.Since(loadStop)
-	waitReady(t, name, 2*time.Minute)
+	waitReadyIn(t, scaleNS, name, 2*time.Minute)
 	end()
 
-	report := fmt.Sprintf("autoscaling: load start -> HPA asks for more: %s; -> 3 ready replicas: %s; load stop -> 1 replica: %s (scale-down window 30 s)",
-		firstScale.Round(time.Second), upTo3.Round(time.Second), downTo1.Round(time.Second))
+	report := fmt.Sprintf("autoscaling: load start -> HPA asks for more: %s; -> 3 ready replicas: %s; load stop -> 1 replica: %s (scale-down window %s)",
+		firstScale.Round(time.Second), upTo3.Round(time.Second), downTo1.Round(time.Second), scaleDownWindow)
 	t.Log(report)
 	timingsMu.Lock()
 	timings = append(timings, report)
 	timingsMu.Unlock()
-	kubectl(t, "-n", appNS, "delete", "rag", name, "--wait=true")
+
+	end = phase(t, "A4 remove the RagService, the operator and metrics-server; nothing left")
+	removed = true
+	removeAutoscalingSetup(t, msManifest, ownOperator)
+	if !ownOperator {
+		if out := kubectl(t, "get", "namespace", scaleNS, "--ignore-not-found", "-o", "name"); out != "" {
+			t.Errorf("namespace %s is left behind", scaleNS)
+		}
+		end()
+		return
+	}
+	// The garbage collector removes metrics-server's pod after its
+	// Deployment: poll for it.
+	eventually(t, "no pod or PVC left but the cluster's own", 2*time.Minute, func() error {
+		out := kubectl(t, "get", "pods,pvc", "-A", "-o", `jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\n"}{end}`)
+		var left []string
+		for _, l := range strings.Fields(out) {
+			if !strings.HasPrefix(l, "Pod/kube-system/") || strings.HasPrefix(l, "Pod/kube-system/metrics-server") {
+				left = append(left, l)
+			}
+		}
+		if len(left) > 0 {
+			return fmt.Errorf("left behind: %s", strings.Join(left, ", "))
+		}
+		return nil
+	})
+	if out := kubectl(t, "get", "apiservices", "-o", "name"); strings.Contains(out, "metrics.k8s.io") {
+		t.Errorf("the metrics APIService is left behind")
+	}
+	end()
+}
+
+// removeAutoscalingSetup removes what TestAutoscalingOnCluster installed, in
+// the order that leaves no dangling part: the RagService (its Chroma volume
+// with it, retention Delete) while the operator still runs, the operator, its
+// CRD (helm keeps CRDs) and namespace when the test installed them
+// (ownOperator), the test's namespace, then metrics-server (the APIService
+// first, so API discovery never meets an unavailable group). It also runs
+// after a failure at any phase: whatever is not there is skipped.
+func removeAutoscalingSetup(t *testing.T, msManifest string, ownOperator bool) {
+	t.Helper()
+	var steps [][]string
+	if crd, err := cmdRun(t, "", kubectlBin, "get", "crd", "ragservices.rag.ragops.dev", "--ignore-not-found", "-o", "name"); err != nil || crd != "" {
+		steps = append(steps, []string{kubectlBin, "-n", scaleNS, "delete", "rag", "--all", "--wait=true", "--timeout=3m", "--ignore-not-found"})
+	}
+	if ownOperator {
+		steps = append(steps, [][]string{
+			{helmBin, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m", "--ignore-not-found"},
+			{kubectlBin, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true", "--ignore-not-found"},
+			{kubectlBin, "delete", "namespace", releaseNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
+		}...)
+	}
+	steps = append(steps, [][]string{
+		{kubectlBin, "delete", "namespace", scaleNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
+		{kubectlBin, "delete", "apiservice", "v1beta1.metrics.k8s.io", "--ignore-not-found"},
+	}...)
+	for _, s := range steps {
+		if _, err := cmdRun(t, "", s[0], s[1:]...); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	if _, err := cmdRun(t, msManifest, kubectlBin, "delete", "-f", "-", "--wait=true", "--ignore-not-found"); err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
 }
 
 type hpaState struct {
@@ -161,7 +243,7 @@ type hpaState struct {
 }
 
 func getHPA(t *testing.T, name string) (*hpaState, error) {
-	out, err := cmdRun(t, "", kubectlBin, "-n", appNS, "get", "hpa", name, "-o", "json")
+	out, err := cmdRun(t, "", kubectlBin, "-n", scaleNS, "get", "hpa", name, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +275,7 @@ async function loop() {
   }
 }
 setInterval(() => console.log(JSON.stringify({requests: n, failed})), 10000);
-for (let i = 0; i < 8; i++) loop();`, rag, appNS)
+for (let i = 0; i < 8; i++) loop();`, rag, scaleNS)
 	quoted, _ := json.Marshal(script)
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -215,15 +297,15 @@ spec:
         imagePullPolicy: IfNotPresent
         command: ["node", "-e", %[3]s]
         securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
-`, appNS, chromaImage, quoted)
+`, scaleNS, chromaImage, quoted)
 }
 
 // metricsServerManifest is metrics-server v0.8.0's own components.yaml with
-// two changes for the local cluster: --kubelet-insecure-tls (its kubelets
-// serve self-signed certificates; the flag metrics-server documents for
-// that), and, because the local kube-apiserver runs without the aggregation
-// layer's front-proxy client certificate, the metrics API paths are allowed
-// without a delegated authorisation check (a test cluster only).
+// one change: --kubelet-insecure-tls, the flag metrics-server documents for
+// kubelets whose serving certificates it cannot verify. Requests reach it
+// through the aggregation layer: the API server's front-proxy client
+// certificate and X-Remote-* headers (hack/localcluster/scripts/up.sh),
+// checked by metrics-server with a delegated SubjectAccessReview.
 func metricsServerManifest(image string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: ServiceAccount
@@ -321,7 +403,6 @@ spec:
         - --kubelet-use-node-status-port
         - --metric-resolution=15s
         - --kubelet-insecure-tls
-        - --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics,/apis/metrics.k8s.io/*
         ports: [{containerPort: 10250, name: https, protocol: TCP}]
         readinessProbe:
           httpGet: {path: /readyz, port: https, scheme: HTTPS}

@@ -475,8 +475,10 @@ func sourcesOf(qr queryResponse) []string {
 	return s
 }
 
-func readyServerPods(t *testing.T, rag string) int {
-	out := kubectl(t, "-n", appNS, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
+func readyServerPods(t *testing.T, rag string) int { return readyServerPodsIn(t, appNS, rag) }
+
+func readyServerPodsIn(t *testing.T, ns, rag string) int {
+	out := kubectl(t, "-n", ns, "get", "pods", "-l", "app.kubernetes.io/instance="+rag+",app.kubernetes.io/component=server",
 		"-o", `jsonpath={range .items[*]}{.metadata.deletionTimestamp}|{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
 	n := 0
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -524,11 +526,15 @@ func dumpOnFailure(t *testing.T, namespaces ...string) {
 	fmt.Fprintf(os.Stderr, "\ne2e: failure artifacts in %s\n", dir)
 }
 
-const docsConfigMap = `apiVersion: v1
+var docsConfigMap = docsConfigMapIn(appNS)
+
+// docsConfigMapIn is the documents ConfigMap the RagServices of namespace ns index.
+func docsConfigMapIn(ns string) string {
+	return fmt.Sprintf(`apiVersion: v1
 kind: ConfigMap
 metadata:
   name: finance-docs
-  namespace: ragops-e2e
+  namespace: %s
 data:
   q3-earnings-call.md: |
     # Q3 earnings call
@@ -540,7 +546,8 @@ data:
     Currency fluctuations affect revenue from customers outside the United States.
   annual-summary.txt: |
     Annual summary. The company ended the fiscal year with 2.1 billion dollars in cash and no long-term debt.
-`
+`, ns)
+}
 
 func fakeServerManifest(acceptedKey string) string { return fakeServerManifestIn(appNS, acceptedKey) }
 
@@ -597,6 +604,11 @@ stringData:
 
 // ragService renders a RagService that uses the in-cluster fake model API and the local Chroma image.
 func ragService(name, secret, model string, replicas int, retention, extra string) string {
+	return ragServiceIn(appNS, name, secret, model, replicas, retention, extra)
+}
+
+// ragServiceIn is ragService in namespace ns, with the fake model API of that namespace.
+func ragServiceIn(ns, name, secret, model string, replicas int, retention, extra string) string {
 	return fmt.Sprintf(`apiVersion: rag.ragops.dev/v1alpha1
 kind: RagService
 metadata:
@@ -618,7 +630,7 @@ spec:
       retentionPolicy: %[8]s
       storage:
         size: 256Mi
-%[9]s`, name, appNS, model, replicas, fakeName, secret, chromaImage, retention, extra)
+%[9]s`, name, ns, model, replicas, fakeName, secret, chromaImage, retention, extra)
 }
 
 // operatorInstalled says whether the release ragops is installed.
