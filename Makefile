@@ -25,6 +25,10 @@ HELM ?= $(CLUSTER_BIN)/helm
 CHROMA ?= $(LOCALBIN)/chroma/node_modules/.bin/chroma
 VERSITYGW_VERSION ?= v1.8.0
 VERSITYGW ?= $(LOCALBIN)/versitygw-$(VERSITYGW_VERSION)/versitygw
+# metrics-server for the autoscaling e2e: the version is the one its build module's go.mod requires.
+METRICS_SERVER_MOD := hack/e2e-autoscaling/metrics-server
+METRICS_SERVER_VERSION := $(shell awk '$$1 == "sigs.k8s.io/metrics-server" {print $$2}' $(METRICS_SERVER_MOD)/go.mod)
+METRICS_SERVER ?= $(CLUSTER_BIN)/metrics-server-$(METRICS_SERVER_VERSION)
 NODE_CLIENTS ?= $(LOCALBIN)/node-clients
 CHROMIUM ?= /usr/bin/chromium
 LOCALCLUSTER := hack/localcluster/localcluster.sh
@@ -263,9 +267,10 @@ docker-push: ## Push the operator and ragserver images (set IMG_REPO to your reg
 ##@ End to end (a real cluster)
 
 .PHONY: test-e2e
-test-e2e: docker-build helm kubectl ## The e2e tests (autoscaling, users' sequence, sources) on one real cluster (the local one unless KUBECONFIG is set); E2E_RUN=REGEXP selects.
+test-e2e: docker-build helm kubectl metrics-server ## The e2e tests (autoscaling, users' sequence, sources) on one real cluster (the local one unless KUBECONFIG is set); E2E_RUN=REGEXP selects.
 	IMG=$(IMG) RAGSERVER_IMG=$(RAGSERVER_IMG) FAKEOPENAI_IMG=$(FAKEOPENAI_IMG) CHROMA_IMG=$(CHROMA_IMG) \
-	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) E2E_RUN='$(E2E_RUN)' hack/e2e.sh
+	KUBECTL=$(KUBECTL) HELM=$(HELM) CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_BIN=$(METRICS_SERVER) \
+	METRICS_SERVER_VERSION=$(METRICS_SERVER_VERSION) E2E_RUN='$(E2E_RUN)' hack/e2e.sh
 
 .PHONY: test-e2e-autoscaling
 test-e2e-autoscaling: E2E_RUN = ^TestAutoscalingOnCluster$$
@@ -312,6 +317,15 @@ helm: ## Build helm from Go modules into bin/cluster.
 .PHONY: netpol
 netpol: ## Build kube-network-policies (the local cluster's NetworkPolicy enforcement) from Go modules into bin/cluster.
 	LOCALCLUSTER_BIN=$(CLUSTER_BIN) $(LOCALCLUSTER) build netpol
+
+.PHONY: metrics-server
+metrics-server: $(METRICS_SERVER) ## Build metrics-server (Go modules; the autoscaling e2e) into bin/cluster/metrics-server-<version>.
+$(METRICS_SERVER):
+	@test -n "$(METRICS_SERVER_VERSION)" || { echo "no sigs.k8s.io/metrics-server requirement in $(METRICS_SERVER_MOD)/go.mod"; exit 1; }
+	mkdir -p $(dir $(METRICS_SERVER))
+	cd $(METRICS_SERVER_MOD) && CGO_ENABLED=0 nice -n 10 $(GO) build -trimpath -buildvcs=false -ldflags='-s -w' \
+		-o $(abspath $(METRICS_SERVER)).tmp sigs.k8s.io/metrics-server/cmd/metrics-server
+	mv -f $(METRICS_SERVER).tmp $(METRICS_SERVER)
 
 .PHONY: chroma
 chroma: $(CHROMA) ## Install the Chroma 1.0.0 server (npm) into bin/chroma.

@@ -11,8 +11,8 @@
 #    IMAGE_LOAD_CMD="kind load docker-image" (default: none, the images must be pullable), and
 #    RAGOPS_E2E_HOST_ADDR the address its pods reach this host on (TestSourcesOnCluster serves
 #    Git and HTTP from this host; on the local cluster it is the pods' bridge, lcbr0).
-# metrics-server v0.8.0 is built from its Go module (hack/e2e-autoscaling/metrics-server) once
-# into $CLUSTER_BIN/metrics-server-<version>, then into a FROM-scratch image $METRICS_SERVER_IMG.
+# metrics-server v0.8.0 is built from its Go module (hack/e2e-autoscaling/metrics-server) once, by
+# `make metrics-server`, into $CLUSTER_BIN/metrics-server-<version>, then into a FROM-scratch image $METRICS_SERVER_IMG.
 # Failure artifacts (events, pod logs, describe) go to $RAGOPS_E2E_ARTIFACTS (default .e2e-artifacts/).
 # E2E_RUN, when set, is passed to go test -run (e.g. E2E_RUN=TestSourcesOnCluster; make
 # test-e2e-autoscaling sets ^TestAutoscalingOnCluster$); default: every test.
@@ -27,21 +27,13 @@ export RAGOPS_E2E_ARTIFACTS=${RAGOPS_E2E_ARTIFACTS:-$ROOT/.e2e-artifacts}
 log() { printf '[e2e] %s\n' "$*" >&2; }
 t0=$SECONDS
 
-# metrics-server: the version is the one go.mod of its build module requires; the binary is cached
-# by that version (written to a temporary name first, so an interrupted build leaves no binary).
-MS_MOD=hack/e2e-autoscaling/metrics-server
-MS_VERSION=$(awk '$1 == "sigs.k8s.io/metrics-server" {print $2}' "$MS_MOD/go.mod")
-[ -n "$MS_VERSION" ] || { log "no sigs.k8s.io/metrics-server requirement in $MS_MOD/go.mod"; exit 1; }
-METRICS_SERVER_IMG=${METRICS_SERVER_IMG:-ragops-local/metrics-server:$MS_VERSION}
-ms_bin=$CLUSTER_BIN/metrics-server-$MS_VERSION
+# metrics-server: built from Go modules by `make metrics-server` (cached in bin/cluster), wrapped here
+# into a FROM-scratch image.
+: "${METRICS_SERVER_BIN:?}" "${METRICS_SERVER_VERSION:?}"
+[ -x "$METRICS_SERVER_BIN" ] || { log "no metrics-server binary at $METRICS_SERVER_BIN (make metrics-server)"; exit 1; }
+METRICS_SERVER_IMG=${METRICS_SERVER_IMG:-ragops-local/metrics-server:$METRICS_SERVER_VERSION}
+ms_bin=$METRICS_SERVER_BIN
 t=$SECONDS
-if [ ! -x "$ms_bin" ]; then
-  mkdir -p "$CLUSTER_BIN"
-  (cd "$MS_MOD" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags='-s -w' \
-    -o "$ms_bin.tmp.$$" sigs.k8s.io/metrics-server/cmd/metrics-server)
-  mv -f "$ms_bin.tmp.$$" "$ms_bin"
-  log "metrics-server $MS_VERSION built in $((SECONDS - t)) s ($ms_bin)"
-fi
 work=$(mktemp -d)
 cp "$ms_bin" "$work/metrics-server"
 printf 'FROM scratch\nCOPY metrics-server /metrics-server\nUSER 65534:65534\nENTRYPOINT ["/metrics-server"]\n' >"$work/Dockerfile"

@@ -654,6 +654,36 @@ func installOperator(t *testing.T) {
 	kubectl(t, "-n", releaseNS, "rollout", "status", "deployment/ragops", "--timeout=2m")
 }
 
+// useOperator makes sure the operator is installed for the calling test:
+// when the release is absent it installs it and registers a cleanup that
+// removes the release, the CRD and the operator's namespace again, so every
+// test leaves the cluster as it found it whatever order the tests run in.
+// Cleanups run last in, first out: a namespace the test creates after this
+// call (and registers for deletion) goes before the operator, which is still
+// there to see its RagServices' children go. It reports whether it installed.
+func useOperator(t *testing.T) bool {
+	t.Helper()
+	if operatorInstalled(t) {
+		t.Log("the release ragops is installed already: using it")
+		return false
+	}
+	installOperator(t)
+	t.Cleanup(func() {
+		if _, err := cmdRun(t, "", helmBin, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m"); err != nil {
+			t.Error(err)
+		}
+		for _, args := range [][]string{
+			{"delete", "crd", "ragservices.rag.ragops.dev", "--wait=true", "--ignore-not-found"},
+			{"delete", "namespace", releaseNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
+		} {
+			if _, err := cmdRun(t, "", kubectlBin, args...); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	return true
+}
+
 // readEnv reads the suite's environment (see the top of this file).
 func readEnv(t *testing.T) {
 	t.Helper()

@@ -213,33 +213,15 @@ spec:
 // written during the switch) is there once, retrievable, and /documents
 // reports the new model.
 func TestEmbeddingModelSwitch(t *testing.T) {
-	kubectlBin = mustEnv(t, "RAGOPS_KUBECTL_BIN")
-	helmBin = mustEnv(t, "RAGOPS_HELM_BIN")
-	mustEnv(t, "KUBECONFIG")
-	operatorImage = mustEnv(t, "RAGOPS_OPERATOR_IMAGE")
-	ragserverImage = mustEnv(t, "RAGOPS_RAGSERVER_IMAGE")
-	fakeImage = mustEnv(t, "RAGOPS_FAKEOPENAI_IMAGE")
-	chromaImage = mustEnv(t, "RAGOPS_CHROMA_IMAGE")
-	defer dumpOnFailure(t)
+	readEnv(t)
+	defer dumpOnFailure(t, switchNS)
 
 	end := phase(t, "S0 operator (installed if absent), namespace, fake model API, client pod")
-	if _, err := cmdRun(t, "", helmBin, "status", "ragops", "--namespace", releaseNS); err != nil {
-		opRepo, opTag := splitImage(operatorImage)
-		rsRepo, rsTag := splitImage(ragserverImage)
-		helm(t, "install", "ragops", "charts/ragops", "--namespace", releaseNS, "--create-namespace",
-			"--set", "image.repository="+opRepo, "--set", "image.tag="+opTag,
-			"--set", "ragserver.image.repository="+rsRepo, "--set", "ragserver.image.tag="+rsTag,
-			"--wait", "--timeout", "3m")
-		t.Cleanup(func() {
-			// Leave the cluster as found: no release, no CRD.
-			_, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", switchNS, "--wait=true", "--timeout=3m")
-			_, _ = cmdRun(t, "", helmBin, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m")
-			_, _ = cmdRun(t, "", kubectlBin, "delete", "crd", "ragservices.rag.ragops.dev", "--wait=true")
-			_, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", releaseNS, "--wait=true", "--timeout=3m")
-		})
-	}
+	useOperator(t)
 	t.Cleanup(func() {
-		_, _ = cmdRun(t, "", kubectlBin, "delete", "namespace", switchNS, "--wait=true", "--timeout=3m")
+		if _, err := cmdRun(t, "", kubectlBin, "delete", "namespace", switchNS, "--wait=true", "--timeout=3m", "--ignore-not-found"); err != nil {
+			t.Error(err)
+		}
 	})
 	kubectlApply(t, fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", switchNS))
 	kubectlApply(t, switchRagService("fake-embed-a"))

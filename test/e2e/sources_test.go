@@ -302,27 +302,9 @@ func TestSourcesOnCluster(t *testing.T) {
 	deadURL := "http://" + closedPort(t, host) + "/archive.git"
 	t.Logf("git %s (commit %s), http %s, unreachable %s", repo.URL, c1, webURL, deadURL)
 
-	// Cleanups run last in, first out: the namespace goes (the operator
-	// deletes the RagService's children) before the operator.
 	start := time.Now()
-	if !operatorInstalled(t) {
-		installOperator(t)
-		t.Cleanup(func() {
-			if _, err := cmdRun(t, "", helmBin, "uninstall", "ragops", "--namespace", releaseNS, "--wait", "--timeout", "2m"); err != nil {
-				t.Error(err)
-			}
-			for _, args := range [][]string{
-				{"delete", "crd", "ragservices.rag.ragops.dev", "--wait=true", "--ignore-not-found"},
-				{"delete", "namespace", releaseNS, "--wait=true", "--timeout=3m", "--ignore-not-found"},
-			} {
-				if _, err := cmdRun(t, "", kubectlBin, args...); err != nil {
-					t.Error(err)
-				}
-			}
-		})
+	if useOperator(t) {
 		step("0 helm install ragops (absent)", time.Since(start))
-	} else {
-		t.Log("the release ragops is installed already: using it")
 	}
 	kubectl(t, "create", "namespace", sourcesNS)
 	t.Cleanup(func() {
