@@ -69,7 +69,10 @@ func (s *SSHServer) KnownHosts(keys ...ssh.PublicKey) string {
 	return b.String()
 }
 
-// Uploads is the number of git-upload-pack runs that exited 0.
+// Uploads is the number of git-upload-pack processes started. A start is
+// counted before the process writes anything, so once a client call has
+// returned every run it caused is counted (an exit is not: the server may
+// still be reaping the process of a client that already hung up).
 func (s *SSHServer) Uploads() int64 { return s.uploads.Load() }
 
 // ServeSSH serves the repository on 127.0.0.1 to clients holding a key
@@ -182,6 +185,7 @@ func (s *SSHServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, uploa
 			err = cmd.Start()
 		}
 		if err == nil {
+			s.uploads.Add(1)
 			go func() { _, _ = io.Copy(stdin, ch); stdin.Close() }()
 			err = cmd.Wait()
 		}
@@ -193,8 +197,6 @@ func (s *SSHServer) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request, uploa
 				status = ee.ExitCode()
 			}
 			fmt.Fprintf(ch.Stderr(), "git-upload-pack: %v\n", err)
-		} else {
-			s.uploads.Add(1)
 		}
 		exit(ch, status)
 		return
