@@ -18,7 +18,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -181,7 +180,7 @@ func (r *RagServiceReconciler) reconcileEmbedding(ctx context.Context, s *scope)
 	case latest == nil:
 		return r.startMigrator(ctx, s, in, waiting)
 	case jobSucceeded(latest):
-		report, err := r.migrationReport(ctx, latest)
+		report, err := jobReport[contract.MigrationReport](ctx, r, latest, resources.MigratorContainerName, "a migration report")
 		if err != nil {
 			log.FromContext(ctx).Info("Migrator Job succeeded without a readable report", "job", latest.Name, "error", err.Error())
 			report = &contract.MigrationReport{}
@@ -306,25 +305,6 @@ func (r *RagServiceReconciler) startMigrator(ctx context.Context, s *scope, in r
 	s.rs.Status.Embedding.Job = job.Name
 	s.embedding = ptrTo(isFalse(reason, migratorMessage(job.Name, in)))
 	return nil
-}
-
-// migrationReport reads the MigrationReport of a succeeded Job's pod.
-func (r *RagServiceReconciler) migrationReport(ctx context.Context, job *batchv1.Job) (*contract.MigrationReport, error) {
-	pods, err := r.jobPods(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	for _, st := range pods {
-		if st.ExitCode != 0 {
-			continue
-		}
-		report := &contract.MigrationReport{}
-		if err := json.Unmarshal([]byte(st.Message), report); err != nil {
-			return nil, fmt.Errorf("the termination message is not a migration report: %w", err)
-		}
-		return report, nil
-	}
-	return nil, fmt.Errorf("no pod of the Job with a successful %s container is left", resources.MigratorContainerName)
 }
 
 // deployedModel is the embedding model of the live server Deployment ("":

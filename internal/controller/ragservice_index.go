@@ -262,7 +262,7 @@ func (r *RagServiceReconciler) followJob(ctx context.Context, s *scope, job *bat
 			s.indexed = ptrTo(recordedCondition(rs))
 			return nil
 		}
-		report, err := r.indexReport(ctx, job)
+		report, err := jobReport[contract.IndexReport](ctx, r, job, resources.IndexerContainerName, "an index report")
 		idx.Job = job.Name
 		idx.SourcesHash = hash
 		idx.LastSyncTime = ptrTo(metav1.NewTime(time.Now().Truncate(time.Second)))
@@ -439,10 +439,11 @@ func (r *RagServiceReconciler) deleteJob(ctx context.Context, job *batchv1.Job, 
 	return nil
 }
 
-// indexReport reads the IndexReport that the Job's succeeded pod left in its
-// termination message. Pods are listed (uncached, by the Job's
-// controller-uid label) only once per finished Job.
-func (r *RagServiceReconciler) indexReport(ctx context.Context, job *batchv1.Job) (*contract.IndexReport, error) {
+// jobReport reads the report (an IndexReport or a MigrationReport) that a
+// succeeded Job's pod left in the termination message of its container.
+// Pods are listed (uncached, by the Job's controller-uid label) only once
+// per finished Job.
+func jobReport[R any](ctx context.Context, r *RagServiceReconciler, job *batchv1.Job, container, what string) (*R, error) {
 	pods, err := r.jobPods(ctx, job)
 	if err != nil {
 		return nil, err
@@ -451,13 +452,13 @@ func (r *RagServiceReconciler) indexReport(ctx context.Context, job *batchv1.Job
 		if st.ExitCode != 0 {
 			continue
 		}
-		report := &contract.IndexReport{}
+		report := new(R)
 		if err := json.Unmarshal([]byte(st.Message), report); err != nil {
-			return nil, fmt.Errorf("the termination message is not an index report: %w", err)
+			return nil, fmt.Errorf("the termination message is not %s: %w", what, err)
 		}
 		return report, nil
 	}
-	return nil, fmt.Errorf("no pod of the Job with a successful %s container is left", resources.IndexerContainerName)
+	return nil, fmt.Errorf("no pod of the Job with a successful %s container is left", container)
 }
 
 // failureMessage returns why a Job failed: the termination message of its

@@ -115,10 +115,7 @@ func runIngest(ctx context.Context, args []string, getenv func(string) string, s
 	mountDir := orDefault(getenv(contract.EnvSourcesMountDir), contract.SourcesMountDir)
 	reportPath := orDefault(getenv(contract.EnvIndexReportPath), contract.IndexReportPath)
 
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
-	sec := newSecrets(cfg)
-	log := slog.New(newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values))
-	s, err := newServer(cfg, log, sec)
+	s, log, err := oneShotServer(cfg, stdout)
 	if err != nil {
 		return err
 	}
@@ -164,6 +161,17 @@ func orDefault(v, def string) string {
 
 // indexSource syncs one source. The error is fatal (the store or the
 // embedding model failed, or ctx ended); a source that cannot be read is
+// oneShotServer opens the store and the model clients of a one-shot
+// subcommand (ingest, migrate) as the server would, with the same redacted
+// JSON log on stdout; it serves nothing.
+func oneShotServer(cfg Config, stdout io.Writer) (*server, *slog.Logger, error) {
+	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
+	sec := newSecrets(cfg)
+	log := slog.New(newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values))
+	s, err := newServer(cfg, log, sec)
+	return s, log, err
+}
+
 // reported in the SourceReport instead.
 func indexSource(ctx context.Context, svc *rag.Service, log *slog.Logger, docs ragv1alpha1.DocumentsSource, src ragv1alpha1.DocumentSource, dir string) (contract.SourceReport, error) {
 	start := time.Now()

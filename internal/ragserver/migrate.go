@@ -96,10 +96,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	reportPath := orDefault(getenv(contract.EnvIndexReportPath), contract.IndexReportPath)
 
-	level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[cfg.LogLevel]
-	sec := newSecrets(cfg)
-	log := slog.New(newRedactHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level}), sec.values))
-	s, err := newServer(cfg, log, sec)
+	s, log, err := oneShotServer(cfg, stdout)
 	if err != nil {
 		return err
 	}

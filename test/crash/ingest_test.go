@@ -2,7 +2,6 @@ package crash_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,71 +64,21 @@ func TestIngestKilledMidRun(t *testing.T) {
 	const model1 = "fake-embed-crash"
 	spec := `{"sources":[{"name":"drop","pvc":{"claimName":"drop"}}]}`
 	report := filepath.Join(t.TempDir(), "termination-log")
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
+		"DATA_DIR=" + dataDir, "OPENAI_BASE_URL=" + model.URL + "/v1", "EMBEDDING_MODEL=" + model1, "LLM_MODEL=local",
+		"CHUNK_SIZE=" + strconv.Itoa(chunkSize), "CHUNK_OVERLAP=" + strconv.Itoa(chunkOverlap), "EMBED_BATCH_SIZE=8",
+		contract.EnvSources + "=" + spec, contract.EnvSourcesMountDir + "=" + mountDir, contract.EnvIndexReportPath + "=" + report,
+	}
 	run := func(round int, kill bool) (contract.IndexReport, bool) {
 		t.Helper()
-		logPath := filepath.Join(logDir, fmt.Sprintf("run-%02d.log", round))
-		logf, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logf.Close()
-		_ = os.Remove(report)
-		cmd := exec.Command(bin, contract.IndexerCommand)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
-			"DATA_DIR=" + dataDir, "OPENAI_BASE_URL=" + model.URL + "/v1", "EMBEDDING_MODEL=" + model1, "LLM_MODEL=local",
-			"CHUNK_SIZE=" + strconv.Itoa(chunkSize), "CHUNK_OVERLAP=" + strconv.Itoa(chunkOverlap), "EMBED_BATCH_SIZE=8",
-			contract.EnvSources + "=" + spec, contract.EnvSourcesMountDir + "=" + mountDir, contract.EnvIndexReportPath + "=" + report,
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		before := fake.Stats().EmbeddingRequests
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		var killAt func(before int) int
 		if kill {
 			// Kill once the run is well under way: some batches embedded,
 			// at a point that differs from round to round.
-			target := before + 3 + int(time.Now().UnixNano()%17)
-			deadline := time.Now().Add(60 * time.Second)
-			for fake.Stats().EmbeddingRequests < target {
-				select {
-				case err := <-exited:
-					t.Logf("round %d: the run ended (%v) before the kill point", round, err)
-					return contract.IndexReport{}, false
-				case <-time.After(5 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("round %d: no progress in 60s; log %s", round, logPath)
-				}
-			}
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-exited; err == nil {
-				t.Logf("round %d: the run completed before the kill landed", round)
-				return contract.IndexReport{}, false
-			}
-			return contract.IndexReport{}, true
+			killAt = func(before int) int { return before + 3 + int(time.Now().UnixNano()%17) }
 		}
-		select {
-		case err := <-exited:
-			if err != nil {
-				b, _ := os.ReadFile(logPath)
-				t.Fatalf("round %d: ingest failed after the kills: %v\n%s", round, err, b)
-			}
-		case <-time.After(5 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Fatalf("round %d: ingest did not finish", round)
-		}
-		b, err := os.ReadFile(report)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rep contract.IndexReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatal(err)
-		}
-		return rep, true
+		return jobRound[contract.IndexReport](t, fake, bin, contract.IndexerCommand, env, logDir, report, round, killAt)
 	}
 
 	killed := 0

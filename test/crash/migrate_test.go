@@ -2,7 +2,6 @@ package crash_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -167,75 +165,25 @@ func migrateKilled(t *testing.T, bin, kind string) {
 	}
 
 	report := filepath.Join(t.TempDir(), "termination-log")
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
+		"DATA_DIR=" + dataDir, "CHROMA_URL=" + chromaURL, "CHROMA_COLLECTION=" + prefix,
+		"OPENAI_BASE_URL=" + model.URL + "/v1", "EMBEDDING_MODEL=" + modelB, "LLM_MODEL=local",
+		"CHUNK_SIZE=" + strconv.Itoa(chunkSize), "CHUNK_OVERLAP=" + strconv.Itoa(chunkOverlap), "EMBED_BATCH_SIZE=8",
+		contract.EnvMigrateFromModel + "=" + modelA, contract.EnvMigratePhase + "=" + contract.MigratePhaseCopy,
+		contract.EnvIndexReportPath + "=" + report,
+	}
 	run := func(round int, kill bool) (contract.MigrationReport, bool) {
 		t.Helper()
-		logPath := filepath.Join(logDir, fmt.Sprintf("run-%02d.log", round))
-		logf, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logf.Close()
-		_ = os.Remove(report)
-		cmd := exec.Command(bin, contract.MigrateCommand)
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
-			"DATA_DIR=" + dataDir, "CHROMA_URL=" + chromaURL, "CHROMA_COLLECTION=" + prefix,
-			"OPENAI_BASE_URL=" + model.URL + "/v1", "EMBEDDING_MODEL=" + modelB, "LLM_MODEL=local",
-			"CHUNK_SIZE=" + strconv.Itoa(chunkSize), "CHUNK_OVERLAP=" + strconv.Itoa(chunkOverlap), "EMBED_BATCH_SIZE=8",
-			contract.EnvMigrateFromModel + "=" + modelA, contract.EnvMigratePhase + "=" + contract.MigratePhaseCopy,
-			contract.EnvIndexReportPath + "=" + report,
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		before := fake.Stats().EmbeddingRequests
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		var killAt func(before int) int
 		if kill {
 			// Kill after 20 to 95 requests, later in each round (of
 			// about 315 of 8 chunks in all; a commit every 64 documents,
 			// about 40 requests): the kills land before, between and
 			// after commits, and leave work for the final run.
-			target := before + 20 + 15*round + int(time.Now().UnixNano()%15)
-			deadline := time.Now().Add(60 * time.Second)
-			for fake.Stats().EmbeddingRequests < target {
-				select {
-				case err := <-exited:
-					t.Logf("round %d: the run ended (%v) before the kill point", round, err)
-					return contract.MigrationReport{}, false
-				case <-time.After(5 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("round %d: no progress in 60s; log %s", round, logPath)
-				}
-			}
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			if err := <-exited; err == nil {
-				t.Logf("round %d: the run completed before the kill landed", round)
-				return contract.MigrationReport{}, false
-			}
-			return contract.MigrationReport{}, true
+			killAt = func(before int) int { return before + 20 + 15*round + int(time.Now().UnixNano()%15) }
 		}
-		select {
-		case err := <-exited:
-			if err != nil {
-				b, _ := os.ReadFile(logPath)
-				t.Fatalf("round %d: migrate failed after the kills: %v\n%s", round, err, b)
-			}
-		case <-time.After(5 * time.Minute):
-			_ = cmd.Process.Kill()
-			t.Fatalf("round %d: migrate did not finish", round)
-		}
-		b, err := os.ReadFile(report)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rep contract.MigrationReport
-		if err := json.Unmarshal(b, &rep); err != nil {
-			t.Fatal(err)
-		}
-		return rep, true
+		return jobRound[contract.MigrationReport](t, fake, bin, contract.MigrateCommand, env, logDir, report, round, killAt)
 	}
 
 	killed := 0
