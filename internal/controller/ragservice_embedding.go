@@ -291,14 +291,11 @@ func (r *RagServiceReconciler) startMigrator(ctx context.Context, s *scope, in r
 	if err := convert(resources.MigratorJob(s.rs, in), job); err != nil {
 		return err
 	}
-	switch err := r.Client.Create(ctx, job, client.FieldOwner(FieldOwner)); {
-	case apierrors.IsAlreadyExists(err):
-		log.FromContext(ctx).V(1).Info("Migrator Job exists already", "job", job.Name)
-	case apierrors.IsInvalid(err):
-		return stall(ragv1alpha1.ReasonInvalidSpec, "the API server rejected migrator Job %s: %v", job.Name, err)
-	case err != nil:
-		return fmt.Errorf("create migrator Job: %w", err)
-	default:
+	created, err := r.createJob(ctx, job, "migrator")
+	if err != nil {
+		return err
+	}
+	if created {
 		s.indexEvents = append(s.indexEvents, indexEvent{reason: "MigrationStarted", action: "SwitchEmbeddingModel", always: true,
 			message: fmt.Sprintf("Started Job %s: %s", job.Name, migratorMessage(job.Name, in))})
 	}

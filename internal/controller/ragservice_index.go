@@ -314,6 +314,22 @@ func (r *RagServiceReconciler) followJob(ctx context.Context, s *scope, job *bat
 	}
 }
 
+// createJob creates a Job whose name is deterministic (what names its kind
+// in logs and errors). It reports false, and no error, when the Job exists
+// already: created by an earlier pass that the cache has not seen yet.
+func (r *RagServiceReconciler) createJob(ctx context.Context, job *batchv1.Job, what string) (bool, error) {
+	switch err := r.Client.Create(ctx, job, client.FieldOwner(FieldOwner)); {
+	case apierrors.IsAlreadyExists(err):
+		log.FromContext(ctx).V(1).Info("Job exists already", "job", job.Name, "kind", what)
+		return false, nil
+	case apierrors.IsInvalid(err):
+		return false, stall(ragv1alpha1.ReasonInvalidSpec, "the API server rejected %s Job %s: %v", what, job.Name, err)
+	case err != nil:
+		return false, fmt.Errorf("create %s Job: %w", what, err)
+	}
+	return true, nil
+}
+
 // startJob creates the Job of one attempt of a run.
 func (r *RagServiceReconciler) startJob(ctx context.Context, s *scope, hash, run string, n int) error {
 	rs := s.rs
@@ -324,15 +340,11 @@ func (r *RagServiceReconciler) startJob(ctx context.Context, s *scope, hash, run
 	}), job); err != nil {
 		return err
 	}
-	switch err := r.Client.Create(ctx, job, client.FieldOwner(FieldOwner)); {
-	case apierrors.IsAlreadyExists(err):
-		// Created by an earlier pass that the cache has not seen yet.
-		log.FromContext(ctx).V(1).Info("Indexing Job exists already", "job", job.Name)
-	case apierrors.IsInvalid(err):
-		return stall(ragv1alpha1.ReasonInvalidSpec, "the API server rejected indexing Job %s: %v", job.Name, err)
-	case err != nil:
-		return fmt.Errorf("create indexing Job: %w", err)
-	default:
+	created, err := r.createJob(ctx, job, "indexing")
+	if err != nil {
+		return err
+	}
+	if created {
 		why := "the sources changed"
 		if strings.Contains(run, "@") {
 			why = "the schedule's slot " + run[strings.Index(run, "@")+1:] + " came"
